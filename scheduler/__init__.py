@@ -1,0 +1,49 @@
+"""The lockstep runtime: a controlled scheduler for trio actors, emulated kernel locks with
+lock classes, a lockdep validator and deadlock detection, with exact replay.
+
+It knows nothing of iommufd: a toy model uses it as well as the iommufd model does.
+"""
+
+from scheduler.events import FINDING_KINDS, Event, Finding, Footprint, Site
+from scheduler.explore import ExploreResult, ReplayResult, explore, replay
+from scheduler.locks import LockClass, LockStatistics, Mutex, RwSem, SpinLock
+from scheduler.runtime import (
+    InvariantViolation,
+    Program,
+    debug_check_no_locks_freed,
+    fault_point,
+    lockdep_assert_held,
+    lockdep_assert_not_held,
+    might_sleep,
+    operation,
+    point,
+)
+from scheduler.schedule import Schedule, ScheduleError
+
+__all__ = [
+    "FINDING_KINDS",
+    "Event",
+    "ExploreResult",
+    "Finding",
+    "Footprint",
+    "InvariantViolation",
+    "LockClass",
+    "LockStatistics",
+    "Mutex",
+    "Program",
+    "ReplayResult",
+    "RwSem",
+    "Schedule",
+    "ScheduleError",
+    "Site",
+    "SpinLock",
+    "debug_check_no_locks_freed",
+    "explore",
+    "fault_point",
+    "lockdep_assert_held",
+    "lockdep_assert_not_held",
+    "might_sleep",
+    "operation",
+    "point",
+    "replay",
+]

@@ -1,0 +1,94 @@
+"""The frozen values the runtime records: footprints, sites, trace events and findings.
+
+Everything here is a plain value (attrs ``frozen``): it can be compared, hashed, printed
+and sent to another process, and it never refers back to a live execution. That is what
+makes a trace comparable "event for event" between a run and its replay.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from attrs import field, frozen
+
+#: The kinds of finding, in the order reports list them.
+FINDING_KINDS: Final = (
+    "deadlock",
+    "circular-dependency",
+    "recursive-locking",
+    "bad-unlock",
+    "held-at-return",
+    "assert-held",
+    "assert-not-held",
+    "held-lock-freed",
+    "sleep-in-atomic",
+    "exception",
+    "invariant",
+    "step-bound",
+)
+
+
+@frozen
+class Footprint:
+    """What a step touches: an object (a lock instance or a named piece of state) and how.
+
+    ``access`` is one of ``read``, ``write``, ``acquire``, ``release``, ``fault``. Partial-order
+    reduction compares footprints of pending steps to decide whether two steps commute.
+    """
+
+    obj: str
+    access: str
+
+
+@frozen
+class Site:
+    """Where something happened: the actor, its current operation, and the model code line."""
+
+    actor: str
+    operation: str
+    where: str
+
+    def __str__(self) -> str:
+        if self.operation == self.actor:
+            return f"{self.where} [{self.actor}]"
+        return f"{self.where} [{self.actor}: {self.operation}]"
+
+
+@frozen
+class Event:
+    """One entry of an execution's trace.
+
+    ``kind`` is one of ``start`` (an actor's first step), ``begin``/``end`` (an operation),
+    ``point`` (a shared-state access), ``acquire`` (an attempt), ``wait`` (the attempt found
+    the lock unavailable), ``acquired``, ``trylock-failed``, ``release``, ``fault``,
+    ``finding`` and ``done``. ``step`` is the number of the scheduling point that began
+    the step the event belongs to.
+    """
+
+    step: int
+    actor: str
+    kind: str
+    obj: str = ""
+    detail: str = ""
+
+
+@frozen
+class Finding:
+    """Something wrong in an exploration: its kind, the lock classes involved, the replay
+    line, a one-line title and the report text (the kernel-style splat)."""
+
+    kind: str
+    classes: tuple[str, ...]
+    schedule: str
+    title: str
+    message: str
+    trace: tuple[Event, ...] | None = field(default=None, eq=False, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "kind": self.kind,
+            "classes": list(self.classes),
+            "schedule": self.schedule,
+            "title": self.title,
+            "message": self.message,
+        }

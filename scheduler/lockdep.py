@@ -1,0 +1,373 @@
+"""A lock validator after the kernel's ``kernel/locking/lockdep.c``.
+
+It is fed every acquire attempt of every actor. It keeps, like the kernel:
+
+- a held-lock stack per actor (`runtime.Actor.held`);
+- one dependency graph of lock classes for the whole exploration, as the kernel keeps one for
+  a whole boot. An edge A -> B means "B was acquired while A was held", and keeps the
+  acquisition sites of both ends. So an inversion is reported as soon as both orders have
+  been seen, in any executions, even if no execution deadlocked: that is what lockdep gives
+  that a deadlock finder does not.
+
+The checks follow ``validate_chain``: ``check_deadlock`` (the same class again without a
+nesting subclass: "possible recursive locking detected"; a ``down_read`` is a non-recursive
+read and counts), then ``check_prevs_add``: an edge from the top-most held lock, and from the
+trylocks above the first non-trylock one, to the new lock; each new edge is checked with a
+breadth-first search for a path back (``check_noncircular``), whose shortest result is the
+reported cycle. Trylocks get no checks and no edges into them.
+
+The report texts follow the kernel's splats, so a kernel developer recognises them; sites
+are ``function (file.py:line) [actor: operation]`` instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+from attrs import frozen
+
+from scheduler.events import Site
+from scheduler.runtime import RawFinding
+
+if TYPE_CHECKING:
+    from scheduler.locks import _Lock
+    from scheduler.runtime import Actor, Execution, HeldLock
+
+
+@frozen
+class Edge:
+    """A dependency ``prev -> next``: ``next`` was taken while ``prev`` was held."""
+
+    prev: str
+    next: str
+    prev_site: Site | None
+    next_site: Site | None
+    execution: int
+
+
+class Lockdep:
+    """The dependency graph of one exploration, and the checks run on each acquisition."""
+
+    def __init__(self) -> None:
+        #: prev class -> next class -> the first edge seen (insertion ordered: deterministic).
+        self.graph: dict[str, dict[str, Edge]] = {}
+        #: how often each edge was taken, over the exploration.
+        self.counts: dict[tuple[str, str], int] = {}
+        self.execution = 0
+        #: the edges taken in the current execution, new or not.
+        self.taken: set[tuple[str, str]] = set()
+        #: whether the current execution added an edge to the graph.
+        self.added = False
+
+    def begin_execution(self, index: int) -> None:
+        self.execution = index
+        self.taken = set()
+        self.added = False
+
+    def edges(self) -> list[Edge]:
+        return [edge for nexts in self.graph.values() for edge in nexts.values()]
+
+    def check_acquire(
+        self, ex: Execution, actor: Actor, lock: _Lock, key: str, read: bool, site: Site | None
+    ) -> None:
+        """``validate_chain`` for an acquisition of class ``key`` by ``actor``."""
+        for held in actor.held:
+            if held.key == key:
+                ex.add(_recursive_report(ex, actor, lock, key, read, site, held))
+                return
+        for held in reversed(actor.held):
+            self._check_prev_add(ex, actor, held, key, read, site)
+            if not held.trylock:
+                break
+
+    def _check_prev_add(
+        self, ex: Execution, actor: Actor, held: HeldLock, key: str, read: bool, site: Site | None
+    ) -> None:
+        pair = (held.key, key)
+        self.taken.add(pair)
+        self.counts[pair] = self.counts.get(pair, 0) + 1
+        nexts = self.graph.setdefault(held.key, {})
+        if key in nexts:
+            return
+        path = self._bfs(key, held.key)
+        nexts[key] = Edge(held.key, key, held.site, site, self.execution)
+        self.added = True
+        if path is not None:
+            ex.add(self._circular_report(ex, actor, held, key, read, site, path))
+
+    def _bfs(self, source: str, target: str) -> list[Edge] | None:
+        """The shortest path of edges from ``source`` to ``target``, if any (``__bfs``)."""
+        parent: dict[str, Edge | None] = {source: None}
+        queue = deque([source])
+        while queue:
+            node = queue.popleft()
+            if node == target:
+                path: list[Edge] = []
+                edge = parent[node]
+                while edge is not None:
+                    path.append(edge)
+                    edge = parent[edge.prev]
+                return path[::-1]
+            for nxt, edge in self.graph.get(node, {}).items():
+                if nxt not in parent:
+                    parent[nxt] = edge
+                    queue.append(nxt)
+        return None
+
+    def _circular_report(
+        self,
+        ex: Execution,
+        actor: Actor,
+        held: HeldLock,
+        key: str,
+        read: bool,
+        site: Site | None,
+        path: list[Edge],
+    ) -> RawFinding:
+        cycle = [edge.prev for edge in path] + [held.key]
+        needed = sorted(
+            {e.execution for e in path if (e.prev, e.next) not in self.taken} - {self.execution}
+        )
+        lines = _banner("WARNING: possible circular locking dependency detected", 54)
+        lines += [
+            f"{actor.name} is trying to acquire lock:",
+            f" ({key}){_mode(read)}, at: {_where(site)}",
+            "",
+            "but task is already holding lock:",
+            f" ({held.key}){_mode(held.read)}, at: {_where(held.site)}",
+            "",
+            "which lock already depends on the new lock.",
+            "",
+            "",
+            "the existing dependency chain (in reverse order) is:",
+        ]
+        depth = len(path)
+        for edge in reversed(path):
+            lines += [
+                "",
+                f"-> #{depth} ({edge.next}):",
+                f"       {_where(edge.next_site)}",
+                f"       while holding ({edge.prev}), at: {_where(edge.prev_site)}",
+            ]
+            depth -= 1
+        lines += [
+            "",
+            f"-> #0 ({key}):",
+            f"       {_where(site)}",
+            f"       while holding ({held.key}), at: {_where(held.site)}",
+            "",
+            "other info that might help us debug this:",
+            "",
+        ]
+        parent = path[-1].prev
+        if parent != key:
+            lines += ["Chain exists of:", f"  {key} --> {parent} --> {held.key}", ""]
+        lines += [
+            " Possible unsafe locking scenario:",
+            "",
+            "       CPU0                    CPU1",
+            "       ----                    ----",
+            f"  {_verb(held.read)}({held.key});",
+            f"                               lock({parent});",
+            f"                               lock({held.key});",
+            f"  {_verb(read)}({key});",
+            "",
+            " *** DEADLOCK ***",
+            "",
+        ]
+        lines += all_held_lines(ex)
+        if needed:
+            lines += [
+                "",
+                "the dependency edges were recorded in executions "
+                + ", ".join(f"#{i + 1}" for i in [*needed, self.execution])
+                + " of this exploration: the replay line runs them all, in order",
+            ]
+        title = "possible circular locking dependency: " + " -> ".join([*cycle, cycle[0]])
+        return RawFinding(
+            "circular-dependency",
+            tuple(cycle),
+            ("circular-dependency", tuple(sorted(cycle))),
+            title,
+            "\n".join(lines),
+            tuple(needed),
+        )
+
+
+def _banner(title: str, width: int) -> list[str]:
+    return ["=" * width, title, "-" * width]
+
+
+def _where(site: Site | None) -> str:
+    return "?" if site is None else str(site)
+
+
+def _mode(read: bool) -> str:
+    return "{read}" if read else ""
+
+
+def _verb(read: bool) -> str:
+    return "rlock" if read else "lock"
+
+
+def held_lines(actor: Actor) -> list[str]:
+    """``N locks held by ACTOR:`` and one line per held lock, as ``lockdep_print_held_locks``."""
+    if not actor.held:
+        return [f"no locks held by {actor.name}."]
+    count = len(actor.held)
+    lines = [f"{count} lock{'s' if count > 1 else ''} held by {actor.name}:"]
+    for i, held in enumerate(actor.held):
+        lines.append(
+            f" #{i}: {held.lock.label(held.key)}{_mode(held.read)}, at: {_where(held.site)}"
+        )
+    return lines
+
+
+def all_held_lines(ex: Execution) -> list[str]:
+    """The held locks of every actor that holds some (the running one first)."""
+    running = ex.running
+    actors = sorted(ex.actors, key=lambda a: a is not running)
+    lines: list[str] = []
+    for actor in actors:
+        if actor.held or actor is running:
+            lines += held_lines(actor)
+    return lines
+
+
+def _recursive_report(
+    ex: Execution,
+    actor: Actor,
+    lock: _Lock,
+    key: str,
+    read: bool,
+    site: Site | None,
+    held: HeldLock,
+) -> RawFinding:
+    lines = _banner("WARNING: possible recursive locking detected", 44)
+    lines += [
+        f"{actor.name} is trying to acquire lock:",
+        f" {lock.label(key)}{_mode(read)}, at: {_where(site)}",
+        "",
+        "but task is already holding lock:",
+        f" {held.lock.label(held.key)}{_mode(held.read)}, at: {_where(held.site)}",
+        "",
+        "other info that might help us debug this:",
+        " Possible unsafe locking scenario:",
+        "",
+        "       CPU0",
+        "       ----",
+        f"  {_verb(held.read)}({held.key});",
+        f"  {_verb(read)}({key});",
+        "",
+        " *** DEADLOCK ***",
+        "",
+        " May be due to missing lock nesting notation",
+        "",
+    ]
+    lines += held_lines(actor)
+    return RawFinding(
+        "recursive-locking",
+        (key,),
+        ("recursive-locking", key),
+        f"possible recursive locking: {key} in {actor.name}",
+        "\n".join(lines),
+    )
+
+
+def bad_unlock_report(
+    ex: Execution, actor: Actor, lock: _Lock, write: bool, where: str
+) -> RawFinding:
+    verb = "release" if write else "release (read)"
+    lines = _banner("WARNING: bad unlock balance detected!", 37)
+    lines += [
+        f"{actor.name} is trying to {verb} lock {lock.label()} at:",
+        f"{where} [{actor.name}: {actor.operation}]",
+        "but there are no more locks to release!",
+        "",
+        "other info that might help us debug this:",
+    ]
+    lines += held_lines(actor)
+    return RawFinding(
+        "bad-unlock",
+        (lock.cls.name,),
+        ("bad-unlock", lock.cls.name, where),
+        f"bad unlock balance: {lock.cls.name} in {actor.name}",
+        "\n".join(lines),
+    )
+
+
+def held_at_return_report(ex: Execution, actor: Actor, leaked: list[HeldLock]) -> RawFinding:
+    classes = tuple(h.key for h in leaked)
+    lines = _banner("WARNING: lock held when returning to user space!", 48)
+    lines += [f"{actor.name} is leaving {actor.operation} with locks still held!"]
+    lines += held_lines(actor)
+    return RawFinding(
+        "held-at-return",
+        classes,
+        ("held-at-return", actor.operation, classes),
+        f"lock held when returning to user space: {', '.join(classes)} "
+        f"after {actor.operation} in {actor.name}",
+        "\n".join(lines),
+    )
+
+
+def assert_report(ex: Execution, actor: Actor, lock: _Lock, expect: bool, where: str) -> RawFinding:
+    kind = "assert-held" if expect else "assert-not-held"
+    check = "lockdep_assert_held" if expect else "lockdep_assert_not_held"
+    holders = lock.statistics().holders
+    lines = [
+        "------------[ cut here ]------------",
+        f"WARNING: {check}({lock.name}) failed in {actor.name} at {where} [{actor.operation}]",
+        f"{lock.label()} is "
+        + (f"held by {', '.join(holders)}" if holders else "not held by anyone"),
+    ]
+    lines += held_lines(actor)
+    return RawFinding(
+        kind,
+        (lock.cls.name,),
+        (kind, lock.cls.name, where),
+        f"{check}({lock.cls.name}) failed in {actor.name} at {where}",
+        "\n".join(lines),
+    )
+
+
+def freed_report(
+    ex: Execution, actor: Actor, lock: _Lock, holders: list[tuple[Actor, bool]], where: str
+) -> RawFinding:
+    lines = _banner("WARNING: held lock freed!", 25)
+    names = ", ".join(a.name for a, _ in holders)
+    lines += [
+        f"{actor.name} is freeing memory at {where} [{actor.operation}], "
+        "with a lock still held there!",
+        f" {lock.label()}, held by {names}",
+    ]
+    for holder, _ in holders:
+        lines += held_lines(holder)
+    return RawFinding(
+        "held-lock-freed",
+        (lock.cls.name,),
+        ("held-lock-freed", lock.cls.name, where),
+        f"held lock freed: {lock.cls.name} (held by {names}) at {where}",
+        "\n".join(lines),
+    )
+
+
+def sleep_in_atomic_report(
+    ex: Execution, actor: Actor, what: str, where: str, sleeping: str | None
+) -> RawFinding:
+    spins = tuple(h.key for h in actor.held if not h.lock.sleeping)
+    classes = spins if sleeping is None else (*spins, sleeping)
+    lines = [
+        f"BUG: sleeping function called from invalid context at {where}",
+        f"in_atomic(): 1, name: {actor.name}, operation: {actor.operation}, call: {what}",
+    ]
+    lines += held_lines(actor)
+    return RawFinding(
+        "sleep-in-atomic",
+        classes,
+        ("sleep-in-atomic", classes, where),
+        f"sleeping function called from invalid context: {what} under {', '.join(spins)} "
+        f"in {actor.name}",
+        "\n".join(lines),
+    )

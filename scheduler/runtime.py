@@ -1,0 +1,608 @@
+"""The controlled runtime: one execution of a program under a strategy.
+
+Design note. An execution is one ``trio.run``. Every actor is a trio task, and the invariant
+is that *exactly one actor task is runnable at any moment*: at each scheduling point the
+running actor asks the strategy which actor takes the next step, reschedules that one
+(``trio.lowlevel.reschedule``) and parks itself (``wait_task_rescheduled``). Trio's run queue
+therefore never holds more than one task, and trio's own ordering never decides anything;
+the strategy makes every choice, in one place (`Execution.switch`). This is direct hand-off,
+one task switch per point (measured at ~135k points/s here, against ~78k for a separate
+conductor task; see shared/reference/python-stack.md). When the strategy picks the running
+actor again, nothing parks at all.
+
+Why a fresh ``trio.run`` per execution: it costs ~0.5 ms, but guarantees that nothing leaks
+from one execution into the next (tasks, cancel scopes, half-run generators) and that an
+execution and its replay start from the same state byte for byte.
+
+An actor that cannot have a lock parks with ``blocked_on`` set; it is runnable again only
+when the lock is grantable to it, so it never retries in vain. No runnable actor while some
+are not done is a deadlock, detected at the moment the last runnable actor parks or ends.
+Ending an execution early (deadlock, exception, step bound) resumes every parked actor with
+`ExecutionAborted`, a ``BaseException`` so that model code's ``except Exception`` cannot
+swallow it; while aborting, releases and points do nothing, so ``finally`` blocks unwind
+without scheduling and without records.
+
+XX: actors may only wait on emulated locks. An actor that awaits a real trio primitive
+(an Event, a sleep with a deadline) stalls the whole execution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import outcome
+import trio
+from attrs import define, field
+
+from scheduler.events import Event, Footprint, Site
+
+if TYPE_CHECKING:
+    from scheduler.lockdep import Lockdep
+    from scheduler.locks import _Lock
+
+ActorFn = Callable[[], Awaitable[None]]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SKIP = (_HERE, contextlib.__file__)
+_TRIO = os.path.dirname(os.path.abspath(trio.__file__))
+DEFAULT_STEP_BOUND = 10_000
+
+
+class ExecutionAborted(BaseException):
+    """Raised inside parked actors when their execution ends early; never a finding."""
+
+
+class InvariantViolation(Exception):
+    """Raised by model code (or a program's check) when an invariant is broken."""
+
+
+class Chooser(Protocol):
+    """Picks the actor that takes the next step, among at least two runnable ones."""
+
+    def choose(self, options: list[int]) -> int: ...
+
+
+@define
+class Program:
+    """What a program callable returns: the actors, and optional setup and end check.
+
+    ``setup`` runs alone first (as the actor ``setup``); then ``actors`` run concurrently under
+    the strategy; then ``check`` (a plain function) may raise `InvariantViolation`.
+    """
+
+    actors: Mapping[str, ActorFn]
+    setup: ActorFn | None = None
+    check: Callable[[], None] | None = None
+
+
+@define(eq=False)
+class HeldLock:
+    """An entry of an actor's held-lock stack, as lockdep keeps it."""
+
+    lock: _Lock
+    key: str
+    read: bool
+    trylock: bool
+    site: Site | None
+    reported_at_return: bool = False
+
+
+@define(eq=False)
+class Actor:
+    index: int
+    name: str
+    fn: ActorFn
+    task: trio.lowlevel.Task | None = None
+    #: What the actor will touch when it next runs (set at each of its scheduling points).
+    pending: Footprint | None = None
+    #: The lock this actor is parked on, and whether it wants it exclusively.
+    blocked_on: _Lock | None = None
+    blocked_write: bool = True
+    done: bool = False
+    held: list[HeldLock] = field(factory=list)
+    #: Operation names, outermost first, each with the held-lock depth at its beginning.
+    operations: list[tuple[str, int]] = field(factory=list)
+    atomic: int = 0
+
+    @property
+    def operation(self) -> str:
+        return self.operations[-1][0] if self.operations else self.name
+
+    def runnable(self) -> bool:
+        if self.done:
+            return False
+        lock = self.blocked_on
+        return lock is None or lock._grantable(self, self.blocked_write)
+
+
+@define(eq=False)
+class RawFinding:
+    """A finding as an execution reports it, before the explorer adds its schedule."""
+
+    kind: str
+    classes: tuple[str, ...]
+    key: tuple[object, ...]
+    title: str
+    message: str
+    #: Earlier executions whose lock-graph edges this finding needs (lockdep reports).
+    executions: tuple[int, ...] = ()
+
+
+_current: Execution | None = None
+
+
+def current() -> Execution:
+    """The running execution; model code calls the scheduler API only from inside one."""
+    if _current is None:
+        raise RuntimeError("no lockstep execution is running: run this code through explore()")
+    return _current
+
+
+def instance_name(class_name: str) -> str:
+    """A deterministic name for a new lock instance: the class name, then ``#2``, ``#3``..."""
+    if _current is None:
+        return class_name
+    n = _current.instances.get(class_name, 0) + 1
+    _current.instances[class_name] = n
+    return class_name if n == 1 else f"{class_name}#{n}"
+
+
+def _abort_fails(_: object) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.FAILED
+
+
+def model_where(skip_frames: int = 2) -> str:
+    """The model code line that called into the scheduler: ``function (file.py:line)``."""
+    frame = sys._getframe(skip_frames)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIP):
+        frame = frame.f_back
+    code = frame.f_code
+    name = code.co_qualname.rpartition("<locals>.")[2]
+    return f"{name} ({os.path.basename(code.co_filename)}:{frame.f_lineno})"
+
+
+class Execution:
+    """One run of a program from start until every actor is done, deadlocked or failed."""
+
+    def __init__(
+        self,
+        program: Callable[[], Program | Mapping[str, ActorFn]],
+        chooser: Chooser,
+        *,
+        lockdep: Lockdep | None = None,
+        index: int = 0,
+        trace: bool = False,
+        step_bound: int = DEFAULT_STEP_BOUND,
+        fail_nth: int | None = None,
+    ) -> None:
+        self.program = program
+        self.chooser = chooser
+        self.lockdep = lockdep
+        self.index = index
+        self.trace: list[Event] | None = [] if trace else None
+        self.step_bound = step_bound
+        self.fail_nth = fail_nth
+        self.fault_points = 0
+        self.steps = 0
+        self.choices: list[int] = []
+        self.findings: list[RawFinding] = []
+        self.instances: dict[str, int] = {}
+        self.actors: list[Actor] = []
+        #: every actor of the execution, setup first, in program order.
+        self.actor_names: list[str] = []
+        self.running: Actor | None = None
+        self.aborted = False
+        self.error: Exception | None = None
+        self._root: trio.lowlevel.Task | None = None
+        self._parked = 0
+
+    # -- running ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Build the program afresh and run it to the end under ``trio.run``."""
+        global _current
+        if _current is not None:
+            raise RuntimeError("an execution is already running in this thread")
+        _current = self
+        try:
+            built = self.program()
+            program = built if isinstance(built, Program) else Program(actors=built)
+            if not program.actors:
+                raise ValueError("a program needs at least one actor")
+            if self.lockdep is not None:
+                self.lockdep.begin_execution(self.index)
+            trio.run(self._main, program)
+        finally:
+            _current = None
+        if self.error is not None:
+            raise self.error
+
+    async def _main(self, program: Program) -> None:
+        self._root = trio.lowlevel.current_task()
+        if program.setup is not None:
+            await self._phase({"setup": program.setup})
+        if not self.aborted:
+            await self._phase(program.actors)
+        if not self.aborted and program.check is not None:
+            try:
+                program.check()
+            except InvariantViolation as exc:
+                self.report(
+                    "invariant",
+                    (),
+                    ("invariant", str(exc)),
+                    f"invariant: {exc}",
+                    _invariant_text("the end check", exc),
+                )
+
+    async def _phase(self, actors: Mapping[str, ActorFn]) -> None:
+        self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]
+        self.actor_names += actors
+        self._parked = 0
+        async with trio.open_nursery() as nursery:
+            for actor in self.actors:
+                nursery.start_soon(self._actor_main, actor, name=actor.name)
+            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+            self._hand_to(self._choose(list(self.actors)))
+            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+
+    async def _actor_main(self, actor: Actor) -> None:
+        actor.task = trio.lowlevel.current_task()
+        self._parked += 1
+        if self._parked == len(self.actors):
+            trio.lowlevel.reschedule(self._root)
+        try:
+            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+            self.event(actor, "start")
+            actor.operations.append((actor.name, 0))
+            await actor.fn()
+            self.operation_end(actor)
+        except ExecutionAborted:
+            return
+        except ScheduleMismatch as exc:
+            self.error = exc.error
+            self._abort(actor)
+            return
+        except InvariantViolation as exc:
+            self.report(
+                "invariant",
+                (),
+                ("invariant", str(exc)),
+                f"invariant: {exc}",
+                _invariant_text(f"{actor.name} ({actor.operation})", exc),
+            )
+            self._abort(actor)
+            return
+        except Exception as exc:
+            where = _model_frames(exc)
+            self.report(
+                "exception",
+                (),
+                ("exception", type(exc).__name__, where[-1] if where else ""),
+                f"exception in {actor.name}: {type(exc).__name__}: {exc}",
+                _exception_text(actor, exc, where),
+            )
+            self._abort(actor)
+            return
+        actor.done = True
+        self.event(actor, "done")
+        runnable = [a for a in self.actors if a.runnable()]
+        if runnable:
+            self._hand_to(self._choose(runnable))
+        elif all(a.done for a in self.actors):
+            trio.lowlevel.reschedule(self._root)
+        else:
+            self._deadlock(actor)
+            self._abort(actor)
+
+    async def switch(self, actor: Actor, footprint: Footprint) -> None:
+        """A scheduling point of the running ``actor``, whose next step touches ``footprint``.
+
+        Chooses who takes the next step; parks ``actor`` unless it is chosen itself. Returns
+        when ``actor`` is chosen to run (and, if it was blocked, the lock is grantable).
+        """
+        if self.aborted:
+            raise ExecutionAborted
+        actor.pending = footprint
+        self.steps += 1
+        if self.steps > self.step_bound:
+            self.report(
+                "step-bound",
+                (),
+                ("step-bound",),
+                f"step bound exceeded: more than {self.step_bound} steps",
+                _step_bound_text(self),
+            )
+            self._abort(actor)
+            raise ExecutionAborted
+        runnable = [a for a in self.actors if a.runnable()]
+        if not runnable:
+            self._deadlock(actor)
+            self._abort(actor)
+            raise ExecutionAborted
+        chosen = self._choose(runnable, actor)
+        if chosen is actor:
+            return
+        self._hand_to(chosen)
+        await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+
+    def _choose(self, runnable: list[Actor], running: Actor | None = None) -> Actor:
+        if len(runnable) == 1:
+            return runnable[0]
+        options = [a.index for a in runnable]
+        if running is not None and running in runnable:
+            options.remove(running.index)
+            options.insert(0, running.index)
+        index = self.chooser.choose(options)
+        self.choices.append(index)
+        return self.actors[index]
+
+    def _hand_to(self, actor: Actor) -> None:
+        self.running = actor
+        assert actor.task is not None
+        trio.lowlevel.reschedule(actor.task)
+
+    def _abort(self, running: Actor) -> None:
+        """End the execution early: resume every parked actor with `ExecutionAborted`."""
+        self.aborted = True
+        for actor in self.actors:
+            if actor is not running and not actor.done and actor.task is not None:
+                trio.lowlevel.reschedule(actor.task, outcome.Error(ExecutionAborted()))
+        assert self._root is not None
+        trio.lowlevel.reschedule(self._root)
+
+    def _deadlock(self, running: Actor) -> None:
+        from scheduler.deadlock import deadlock_report
+
+        self.add(deadlock_report(self))
+
+    # -- records ----------------------------------------------------------------------
+
+    def event(self, actor: Actor, kind: str, obj: str = "", detail: str = "") -> None:
+        if self.trace is not None:
+            self.trace.append(Event(self.steps, actor.name, kind, obj, detail))
+
+    def site(self, actor: Actor) -> Site | None:
+        if self.lockdep is None:
+            return None
+        return Site(actor.name, actor.operation, model_where(3))
+
+    def report(
+        self,
+        kind: str,
+        classes: tuple[str, ...],
+        key: tuple[object, ...],
+        title: str,
+        message: str,
+        executions: tuple[int, ...] = (),
+    ) -> None:
+        self.add(RawFinding(kind, classes, key, title, message, executions))
+
+    def add(self, finding: RawFinding) -> None:
+        self.findings.append(finding)
+        if self.trace is not None and self.running is not None:
+            self.event(self.running, "finding", finding.kind, finding.title)
+
+    # -- the operations locks and model code call -------------------------------------
+
+    async def acquire(self, lock: _Lock, write: bool, subclass: int, trylock: bool) -> bool:
+        """Acquire ``lock`` for the running actor (``mode`` exclusive unless ``write`` is false).
+
+        Lockdep validates the attempt before the scheduling point, as ``lock_acquire`` runs
+        before the kernel's lock slow path: an inversion is reported even if this attempt
+        then deadlocks. A trylock never waits and adds no dependency into its lock.
+        """
+        if self.aborted:
+            raise ExecutionAborted
+        actor = self.running
+        assert actor is not None
+        if lock.freed:
+            raise RuntimeError(f"{lock.label()} used after its object was freed")
+        key = lock.cls.key(subclass)
+        site = self.site(actor)
+        if lock.sleeping and actor.atomic:
+            self._sleep_in_atomic(actor, f"lock({key})", key)
+        self.event(actor, "acquire", lock.name, _mode(write, trylock))
+        if self.lockdep is not None and not trylock:
+            self.lockdep.check_acquire(self, actor, lock, key, not write, site)
+        await self.switch(actor, lock.fp_acquire)
+        if not lock._grantable(actor, write):
+            if trylock:
+                self.event(actor, "trylock-failed", lock.name)
+                return False
+            lock.waiters.append((actor, write))
+            actor.blocked_on, actor.blocked_write = lock, write
+            self.event(actor, "wait", lock.name, _holders_text(lock))
+            try:
+                await self.switch(actor, lock.fp_acquire)
+            finally:
+                actor.blocked_on = None
+                lock.waiters.remove((actor, write))
+        lock._take(actor, write)
+        actor.held.append(HeldLock(lock, key, not write, trylock, site))
+        if not lock.sleeping:
+            actor.atomic += 1
+        self.event(actor, "acquired", lock.name, _mode(write, trylock))
+        return True
+
+    async def release(self, lock: _Lock, write: bool) -> None:
+        """Release ``lock``; releasing a lock the actor does not hold is a bad unlock."""
+        if self.aborted:
+            return
+        actor = self.running
+        assert actor is not None
+        for i in range(len(actor.held) - 1, -1, -1):
+            held = actor.held[i]
+            if held.lock is lock and held.read != write:
+                break
+        else:
+            self._bad_unlock(actor, lock, write)
+            return
+        await self.switch(actor, lock.fp_release)
+        del actor.held[i]
+        lock._drop(actor, write)
+        if not lock.sleeping:
+            actor.atomic -= 1
+        self.event(actor, "release", lock.name, "" if write else "read")
+
+    async def point(self, obj: str, write: bool) -> None:
+        actor = self.running
+        assert actor is not None
+        await self.switch(actor, Footprint(obj, "write" if write else "read"))
+        self.event(actor, "point", obj, "write" if write else "read")
+
+    async def fault_point(self, name: str, errno: int) -> bool:
+        actor = self.running
+        assert actor is not None
+        await self.switch(actor, Footprint(name, "fault"))
+        self.fault_points += 1
+        if self.fault_points != self.fail_nth:
+            return False
+        self.event(actor, "fault", name, f"fails with -{errno}")
+        return True
+
+    def operation_end(self, actor: Actor) -> None:
+        """Leaving an operation with locks taken inside it: lock held when returning to user."""
+        _, depth = actor.operations.pop()
+        leaked = [h for h in actor.held[depth:] if not h.reported_at_return]
+        if leaked:
+            from scheduler.lockdep import held_at_return_report
+
+            for held in leaked:
+                held.reported_at_return = True
+            self.add(held_at_return_report(self, actor, leaked))
+
+    def _bad_unlock(self, actor: Actor, lock: _Lock, write: bool) -> None:
+        from scheduler.lockdep import bad_unlock_report
+
+        self.add(bad_unlock_report(self, actor, lock, write, model_where(4)))
+
+    def _sleep_in_atomic(self, actor: Actor, what: str, sleeping: str | None = None) -> None:
+        from scheduler.lockdep import sleep_in_atomic_report
+
+        self.add(sleep_in_atomic_report(self, actor, what, model_where(4), sleeping))
+
+
+class ScheduleMismatch(Exception):
+    """Raised by a replay chooser inside an execution; carries the user-facing error."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _mode(write: bool, trylock: bool) -> str:
+    return ("write" if write else "read") + (" trylock" if trylock else "")
+
+
+def _holders_text(lock: _Lock) -> str:
+    holders = lock.statistics().holders
+    return "held by " + ", ".join(holders) if holders else "behind a waiting writer"
+
+
+def _model_frames(exc: BaseException) -> list[str]:
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith((_HERE, _TRIO)):
+            continue
+        frames.append(f"{frame.name} ({os.path.basename(frame.filename)}:{frame.lineno})")
+    return frames
+
+
+def _exception_text(actor: Actor, exc: BaseException, where: list[str]) -> str:
+    lines = [
+        f"BUG: exception in {actor.name} during {actor.operation}",
+        f"{type(exc).__name__}: {exc}",
+        "model call trace (innermost last):",
+    ]
+    lines += [f"  {w}" for w in where]
+    return "\n".join(lines)
+
+
+def _invariant_text(who: str, exc: BaseException) -> str:
+    return f"WARNING: invariant broken in {who}\n{exc}"
+
+
+def _step_bound_text(ex: Execution) -> str:
+    lines = [f"livelock? the execution took more than {ex.step_bound} steps", "actors:"]
+    for actor in ex.actors:
+        state = "done" if actor.done else f"at {actor.pending.obj if actor.pending else '?'}"
+        lines.append(f"  {actor.name}: {state}")
+    return "\n".join(lines)
+
+
+# -- the public functions model code calls ------------------------------------------------
+
+
+async def point(obj: str, *, write: bool = True) -> None:
+    """A scheduling point before an access to shared state named ``obj`` (read or write)."""
+    await current().point(obj, write)
+
+
+async def fault_point(name: str, errno: int) -> bool:
+    """A call that can fail in the kernel (an allocation, a driver op). True: it fails now,
+    and the caller must return ``-errno`` as the kernel does there."""
+    return await current().fault_point(name, errno)
+
+
+@contextlib.contextmanager
+def operation(name: str) -> Iterator[None]:
+    """One kernel entry (an ioctl): locks it takes and still holds at its end are reported."""
+    ex = current()
+    actor = ex.running
+    assert actor is not None
+    actor.operations.append((name, len(actor.held)))
+    ex.event(actor, "begin", name)
+    yield
+    if not ex.aborted:
+        ex.operation_end(actor)
+        ex.event(actor, "end", name)
+
+
+def might_sleep() -> None:
+    """Mark a point that may sleep (a GFP_KERNEL allocation): a bug in atomic context."""
+    ex = current()
+    actor = ex.running
+    assert actor is not None
+    if actor.atomic:
+        ex._sleep_in_atomic(actor, "might_sleep()")
+
+
+def lockdep_assert_held(lock: _Lock) -> None:
+    """WARN unless the running actor holds ``lock`` (the kernel's ``lockdep_assert_held``)."""
+    _assert_held(lock, True)
+
+
+def lockdep_assert_not_held(lock: _Lock) -> None:
+    """WARN if the running actor holds ``lock``."""
+    _assert_held(lock, False)
+
+
+def _assert_held(lock: _Lock, expect: bool) -> None:
+    from scheduler.lockdep import assert_report
+
+    ex = current()
+    actor = ex.running
+    assert actor is not None
+    if any(h.lock is lock for h in actor.held) != expect:
+        ex.add(assert_report(ex, actor, lock, expect, model_where(3)))
+
+
+def debug_check_no_locks_freed(*locks: _Lock) -> None:
+    """An object is freed with these locks: none may still be held (lockdep's check)."""
+    from scheduler.lockdep import freed_report
+
+    ex = current()
+    actor = ex.running
+    assert actor is not None
+    where = model_where(2)
+    for lock in locks:
+        holders = lock._holders()
+        if holders:
+            ex.add(freed_report(ex, actor, lock, holders, where))
+        lock.freed = True

@@ -1,0 +1,1 @@
+"""The ``lockstep`` command line and the renderers of traces and findings."""

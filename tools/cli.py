@@ -1,0 +1,216 @@
+"""The ``lockstep`` command: list, explore and replay scenarios.
+
+Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+import click
+
+import scenarios
+from scenarios.registry import Scenario
+from scheduler import ExploreResult, Finding, ReplayResult, Schedule, ScheduleError, explore, replay
+from scheduler.runtime import DEFAULT_STEP_BOUND
+from tools.swimlane import render
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Input the user must fix: printed as one line, exit status 2."""
+
+
+def _scenario(name: str) -> Scenario:
+    if name.endswith(".toml"):
+        from scenarios import toml_scenario
+
+        try:
+            return toml_scenario.load(name)
+        except toml_scenario.ScenarioError as exc:
+            raise BadInput(str(exc)) from None
+    try:
+        return scenarios.get(name)
+    except KeyError as exc:
+        raise BadInput(exc.args[0]) from None
+
+
+def _options(step_bound: int) -> list[tuple[str, str]]:
+    return [] if step_bound == DEFAULT_STEP_BOUND else [("bound", str(step_bound))]
+
+
+def _step_bound(schedule: Schedule) -> int:
+    unknown = [key for key, _ in schedule.options if key != "bound"]
+    if unknown:
+        raise BadInput(f"schedule has an option this lockstep does not know: {unknown[0]!r}")
+    bound = schedule.option("bound")
+    return DEFAULT_STEP_BOUND if bound is None else int(bound)
+
+
+def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
+    classes = ", ".join(finding.classes)
+    return "\n".join(
+        [
+            f"=== finding {index} of {total}: {finding.kind}"
+            + (f" ({classes})" if classes else "")
+            + " ===",
+            finding.message,
+            "",
+            f"replay: lockstep replay {finding.schedule}",
+            "",
+            render(shown.trace, shown.actors),
+            "",
+        ]
+    )
+
+
+def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
+    state = "exhausted" if result.exhausted else "not exhausted"
+    if result.strategy == "random":
+        state = "random"
+    count = len(result.findings)
+    lines = [
+        f"{result.scenario}: {result.executions} execution"
+        f"{'s' if result.executions != 1 else ''} ({result.strategy}, {state}), "
+        f"{count} finding{'s' if count != 1 else ''}",
+        "",
+    ]
+    for i, (finding, replayed) in enumerate(zip(result.findings, shown, strict=True), 1):
+        lines.append(_finding_text(i, count, finding, replayed))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Explore interleavings of lock-using actors and report deadlocks and lockdep splats."""
+
+
+@main.command("list")
+def list_command() -> None:
+    """The scenarios, one a line, with what each exercises."""
+    entries = scenarios.all_scenarios()
+    width = max(len(s.name) for s in entries)
+    for scenario in entries:
+        click.echo(f"{scenario.name.ljust(width)}  {scenario.description}")
+
+
+@main.command("explore")
+@click.argument("scenario")
+@click.option(
+    "--strategy",
+    type=click.Choice(["dfs", "random"]),
+    default="dfs",
+    show_default=True,
+    help="dfs: exhaustive; random: seeded random walks.",
+)
+@click.option(
+    "--executions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after this many executions (random: 100 unless given).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --strategy random.")
+@click.option(
+    "--step-bound",
+    type=click.IntRange(min=1),
+    default=DEFAULT_STEP_BOUND,
+    show_default=True,
+    help="Steps after which an execution is a livelock finding.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def explore_command(
+    scenario: str,
+    strategy: str,
+    executions: int | None,
+    seed: int,
+    step_bound: int,
+    as_json: bool,
+) -> None:
+    """Explore SCENARIO (a name from `lockstep list`, or a .toml file)."""
+    chosen = _scenario(scenario)
+    result = explore(
+        chosen.program,
+        strategy=strategy,
+        executions=executions,
+        seed=seed,
+        step_bound=step_bound,
+        scenario=chosen.name,
+        options=_options(step_bound),
+    )
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        shown = [replay(chosen.program, f.schedule, step_bound=step_bound) for f in result.findings]
+        click.echo(_explore_text(result, shown), nl=False)
+    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+@main.command("replay")
+@click.argument("schedule")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def replay_command(schedule: str, as_json: bool) -> None:
+    """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
+    parsed = Schedule.parse(schedule)
+    chosen = _scenario(parsed.scenario)
+    result = replay(chosen.program, parsed, step_bound=_step_bound(parsed))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "scenario": parsed.scenario,
+                    "schedule": result.schedule,
+                    "findings": [f.to_json() for f in result.findings],
+                },
+                indent=2,
+            )
+        )
+    else:
+        count = len(result.findings)
+        lines = [
+            f"{parsed.scenario}: replayed {len(parsed.executions)} execution"
+            f"{'s' if len(parsed.executions) != 1 else ''}, "
+            f"{count} finding{'s' if count != 1 else ''}",
+            "",
+        ]
+        for i, finding in enumerate(result.findings, 1):
+            lines.append(_finding_text(i, count, finding, result))
+        if not result.findings:
+            lines += [render(result.trace, result.actors), ""]
+        click.echo("\n".join(lines).rstrip() + "\n", nl=False)
+    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; every bad input is one line on stderr and exit status 2."""
+    try:
+        main.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="lockstep",
+            standalone_mode=False,
+        )
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    except click.exceptions.NoArgsIsHelp as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return EXIT_BAD_INPUT
+    except click.UsageError as exc:
+        click.echo(f"lockstep: error: {exc.format_message()}", err=True)
+        return EXIT_BAD_INPUT
+    except (BadInput, ScheduleError) as exc:
+        click.echo(f"lockstep: error: {exc}", err=True)
+        return EXIT_BAD_INPUT
+    except click.exceptions.Abort:
+        click.echo("lockstep: interrupted", err=True)
+        return 130
+    return EXIT_CLEAN
+
+
+def entry() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    entry()
