@@ -1,0 +1,327 @@
+"""The IOAS's page table: drivers/iommu/iommufd/io_pagetable.c (with what it needs of pages.c).
+
+``iopt->domains_rwsem`` protects the list of domains; ``iopt->iova_rwsem`` the IOVA tree
+(areas and reserved ranges); each mapped range's ``pages->mutex`` its pinned pages. Order:
+domains_rwsem -> iova_rwsem -> pages->mutex (reference §3 items 7, 8). A domain is added or
+removed only with both rwsems held for write; map and unmap reach the domains through
+domains_rwsem held for read.
+
+Areas are counted in pages; an area whose ``pages`` is None is being mapped (its pages are
+set at the end of `iopt_map_pages`, under iova_rwsem).
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+import attrs
+
+from actors.iommu_core import IommuDomain
+from actors.kernel import WARN_ON, kzalloc, may_fail
+from scheduler import LockClass, Mutex, RwSem, lockdep_assert_held
+
+DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
+IOVA_RWSEM = LockClass("&iopt->iova_rwsem")
+PAGES_MUTEX = LockClass("&pages->mutex")
+
+
+@attrs.define(eq=False)
+class IoptPages:
+    """``struct iopt_pages``: the pinned user pages of one mapping, with ``pages->mutex``."""
+
+    mutex: Mutex
+    #: domains these pages are mapped into
+    domains: set[int] = attrs.field(factory=set)
+
+
+@attrs.define(eq=False)
+class IoptArea:
+    """``struct iopt_area``: an IOVA range; ``pages`` is None until the map completes."""
+
+    iova: int
+    length: int
+    pages: IoptPages | None = None
+
+
+@attrs.define(eq=False)
+class IoPagetable:
+    """``struct io_pagetable``, embedded in the IOAS (``iopt_init_table``)."""
+
+    name: str
+    domains_rwsem: RwSem
+    iova_rwsem: RwSem
+    #: ``iopt->domains``: domain index -> domain
+    domains: dict[int, IommuDomain] = attrs.field(factory=dict)
+    next_domain_id: int = 0
+    #: the area tree: iova -> area
+    areas: dict[int, IoptArea] = attrs.field(factory=dict)
+    #: reserved ranges, by owner (a device, or a domain for its aperture): owner -> count
+    reserved: dict[Any, int] = attrs.field(factory=dict)
+    next_iova: int = 1
+    pages_seq: int = 0
+
+
+def iopt_init_table(name: str) -> IoPagetable:
+    """``iopt_init_table()``: ``init_rwsem`` x2 (one class each for every IOAS)."""
+    return IoPagetable(
+        name=name,
+        domains_rwsem=RwSem(DOMAINS_RWSEM, name=f"{name}.domains_rwsem"),
+        iova_rwsem=RwSem(IOVA_RWSEM, name=f"{name}.iova_rwsem"),
+    )
+
+
+async def iopt_reserve_iova(iopt: IoPagetable, owner: Any) -> int:
+    """``iopt_reserve_iova()``: allocates a reserved node (-ENOMEM)."""
+    lockdep_assert_held(iopt.iova_rwsem)
+    if not await kzalloc("iopt_reserve_iova"):
+        return -errno.ENOMEM
+    iopt.reserved[owner] = iopt.reserved.get(owner, 0) + 1
+    return 0
+
+
+def __iopt_remove_reserved_iova(iopt: IoPagetable, owner: Any) -> None:
+    """``__iopt_remove_reserved_iova()``: drop every range ``owner`` reserved."""
+    lockdep_assert_held(iopt.iova_rwsem)
+    iopt.reserved.pop(owner, None)
+
+
+async def iopt_remove_reserved_iova(iopt: IoPagetable, owner: Any) -> None:
+    """``iopt_remove_reserved_iova()``."""
+    await iopt.iova_rwsem.down_write()
+    __iopt_remove_reserved_iova(iopt, owner)
+    await iopt.iova_rwsem.up_write()
+
+
+async def iopt_table_enforce_dev_resv_regions(
+    iopt: IoPagetable, dev: Any, sw_msi_start: list[int] | None
+) -> int:
+    """``iopt_table_enforce_dev_resv_regions()``: reserve the device's regions (v8 05/19:
+    per device, ``iommu_get_resv_regions(dev)`` takes no group->mutex). The device itself
+    always owns a reservation entry, so the model can check it is removed again."""
+    if await may_fail("iommufd_should_fail", errno.EINVAL):
+        return -errno.EINVAL
+    await iopt.iova_rwsem.down_write()
+    rc = 0
+    iopt.reserved[dev] = iopt.reserved.get(dev, 0)
+    for _region in range(dev.resv_regions):
+        rc = await iopt_reserve_iova(iopt, dev)
+        if rc:
+            # out_reserved:
+            __iopt_remove_reserved_iova(iopt, dev)
+            break
+    # out_free_resv:
+    await iopt.iova_rwsem.up_write()
+    return rc
+
+
+async def iopt_area_fill_domain(area: IoptArea, domain_id: int) -> int:
+    """``iopt_area_fill_domain()``: map one area's pages into a new domain, under pages->mutex."""
+    pages = area.pages
+    assert pages is not None
+    lockdep_assert_held(pages.mutex)
+    if await may_fail("iommu_map", errno.ENOMEM):
+        return -errno.ENOMEM
+    pages.domains.add(domain_id)
+    return 0
+
+
+async def iopt_fill_domain(iopt: IoPagetable, domain_id: int) -> int:
+    """``iopt_fill_domain()``: fill every completed area into the new domain. It can fail only
+    when the IOAS has a mapped area (why the v5 fail_nth test maps a page first)."""
+    lockdep_assert_held(iopt.domains_rwsem)
+    lockdep_assert_held(iopt.iova_rwsem)
+    done: list[IoptArea] = []
+    for area in list(iopt.areas.values()):
+        pages = area.pages
+        if pages is None:
+            continue
+        await pages.mutex.lock()
+        rc = await iopt_area_fill_domain(area, domain_id)
+        await pages.mutex.unlock()
+        if rc:
+            # out_unfill:
+            for undo in done:
+                assert undo.pages is not None
+                await undo.pages.mutex.lock()
+                undo.pages.domains.discard(domain_id)
+                await undo.pages.mutex.unlock()
+            return rc
+        done.append(area)
+    return 0
+
+
+async def iopt_unfill_domain(iopt: IoPagetable, domain_id: int) -> None:
+    """``iopt_unfill_domain()``: unmap every area from a domain being removed."""
+    lockdep_assert_held(iopt.domains_rwsem)
+    lockdep_assert_held(iopt.iova_rwsem)
+    for area in list(iopt.areas.values()):
+        pages = area.pages
+        if pages is None:
+            continue
+        await pages.mutex.lock()
+        pages.domains.discard(domain_id)
+        await pages.mutex.unlock()
+
+
+async def iopt_table_add_domain(iopt: IoPagetable, domain: IommuDomain) -> int:
+    """``iopt_table_add_domain()``: both rwsems for write; reserve the aperture, fill."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    rc = 0
+    if WARN_ON(domain in iopt.domains.values(), f"{domain.name} added twice to {iopt.name}"):
+        rc = -errno.EEXIST
+    else:
+        # No area exists that is outside the allowed domain aperture
+        rc = await iopt_reserve_iova(iopt, domain)
+        if not rc:
+            rc = await may_fail("xa_reserve", errno.ENOMEM)
+            if not rc:
+                domain_id = iopt.next_domain_id
+                rc = await iopt_fill_domain(iopt, domain_id)
+                if not rc:
+                    iopt.domains[domain_id] = domain
+                    iopt.next_domain_id += 1
+                # else out_release: xa_release(&iopt->domains, iopt->next_domain_id)
+            if rc:
+                # out_reserved:
+                __iopt_remove_reserved_iova(iopt, domain)
+    # out_unlock:
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()
+    return rc
+
+
+async def iopt_table_remove_domain(iopt: IoPagetable, domain: IommuDomain) -> None:
+    """``iopt_table_remove_domain()``: both rwsems for write; unfill, drop the aperture."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    index = next((i for i, d in iopt.domains.items() if d is domain), None)
+    if not WARN_ON(index is None, f"{domain.name} not in {iopt.name}"):
+        assert index is not None
+        await iopt_unfill_domain(iopt, index)
+        __iopt_remove_reserved_iova(iopt, domain)
+        del iopt.domains[index]
+    # out_unlock:
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()
+
+
+async def iopt_alloc_area_pages(iopt: IoPagetable, length: int) -> IoptArea | int:
+    """``iopt_alloc_area_pages()``: kzalloc the area, then insert it under iova_rwsem with
+    ``pages == NULL``. Returns the area or a negative errno."""
+    if not await kzalloc("iopt_alloc_area_pages"):
+        return -errno.ENOMEM
+    await iopt.iova_rwsem.down_write()
+    iova = iopt.next_iova
+    iopt.next_iova += length
+    area = IoptArea(iova=iova, length=length)
+    iopt.areas[iova] = area
+    await iopt.iova_rwsem.up_write()
+    return area
+
+
+async def iopt_abort_area(iopt: IoPagetable, area: IoptArea) -> None:
+    """``iopt_abort_area()``: take the area out of the tree (iova_rwsem) and free it."""
+    await iopt.iova_rwsem.down_write()
+    iopt.areas.pop(area.iova, None)
+    await iopt.iova_rwsem.up_write()
+
+
+async def iopt_fill_domains_pages(iopt: IoPagetable, area: IoptArea, pages: IoptPages) -> int:
+    """``iopt_fill_domains_pages()``: map new pages into every domain, under pages->mutex."""
+    lockdep_assert_held(iopt.domains_rwsem)
+    await pages.mutex.lock()
+    rc = 0
+    for domain_id in iopt.domains:
+        rc = await may_fail("iommu_map", errno.ENOMEM)
+        if rc:
+            # out_unmap: iopt_area_unfill_domains
+            pages.domains.clear()
+            break
+        pages.domains.add(domain_id)
+    await pages.mutex.unlock()
+    return rc
+
+
+async def iopt_map_pages(iopt: IoPagetable, pages: IoptPages, length: int) -> IoptArea | int:
+    """``iopt_map_pages()``: insert the area, fill the domains under domains_rwsem (read),
+    then publish ``area->pages`` under iova_rwsem. Returns the area or a negative errno."""
+    area = await iopt_alloc_area_pages(iopt, length)
+    if isinstance(area, int):
+        return area
+    await iopt.domains_rwsem.down_read()
+    rc = await iopt_fill_domains_pages(iopt, area, pages)
+    if not rc:
+        await iopt.iova_rwsem.down_write()
+        # area->pages must be set inside the domains_rwsem to ensure any newly added domains
+        # will get filled.
+        area.pages = pages
+        await iopt.iova_rwsem.up_write()
+    # out_unlock_domains:
+    await iopt.domains_rwsem.up_read()
+    if rc:
+        await iopt_abort_area(iopt, area)
+        return rc
+    return area
+
+
+async def iopt_map_user_pages(iopt: IoPagetable, length: int) -> int:
+    """``iopt_map_user_pages()``: allocate the pages object, map it. Returns the IOVA or a
+    negative errno."""
+    if not await kzalloc("iopt_alloc_pages"):
+        return -errno.ENOMEM
+    iopt.pages_seq += 1
+    pages = IoptPages(mutex=Mutex(PAGES_MUTEX, name=f"{iopt.name}.pages{iopt.pages_seq}.mutex"))
+    area = await iopt_map_pages(iopt, pages, length)
+    if isinstance(area, int):
+        # iopt_put_pages(elm.pages)
+        return area
+    return area.iova
+
+
+async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int:
+    """``iopt_unmap_iova_range()``: unmap every area inside [start, last]. -EBUSY for an area
+    still being mapped, -ENOENT if nothing was unmapped."""
+    rc = -errno.ENOENT
+    unmapped = 0
+    await iopt.domains_rwsem.down_read()
+    await iopt.iova_rwsem.down_write()
+    while True:
+        area = next(
+            (
+                a
+                for a in sorted(iopt.areas.values(), key=lambda a: a.iova)
+                if start <= a.iova <= last
+            ),
+            None,
+        )
+        if area is None:
+            break
+        pages = area.pages
+        if pages is None:
+            rc = -errno.EBUSY
+            break
+        area.pages = None
+        await iopt.iova_rwsem.up_write()
+
+        # iopt_area_unfill_domains()
+        await pages.mutex.lock()
+        pages.domains.clear()
+        await pages.mutex.unlock()
+        await iopt_abort_area(iopt, area)
+        # iopt_put_pages(pages)
+        unmapped += area.length
+
+        await iopt.iova_rwsem.down_write()
+    if unmapped and rc == -errno.ENOENT:
+        rc = 0
+    # out_unlock_iova:
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_read()
+    return rc
+
+
+async def iopt_unmap_all(iopt: IoPagetable) -> int:
+    """``iopt_unmap_all()``."""
+    return await iopt_unmap_iova_range(iopt, 0, 1 << 62)

@@ -1,0 +1,133 @@
+"""The IOAS object: drivers/iommu/iommufd/ioas.c.
+
+``ioas->mutex`` (one lock class for every IOAS) protects ``hwpt_list``, the hwpts built on
+this IOAS, and is held by whoever creates a hwpt on it until that hwpt is finalized or aborted
+(reference §3 invariant I2). It is outermost in iommufd's order: ioas->mutex -> igroup->lock
+-> group->mutex, and ioas->mutex -> domains_rwsem -> iova_rwsem -> pages->mutex.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+import attrs
+
+from actors import io_pagetable
+from actors.ctx import (
+    IommufdCtx,
+    IommufdObject,
+    ObjectOps,
+    ObjType,
+    _iommufd_object_alloc,
+    iommufd_get_object,
+    iommufd_object_abort_and_destroy,
+    iommufd_object_finalize,
+    iommufd_object_ops,
+    iommufd_put_object,
+    iommufd_ucmd_respond,
+)
+from actors.io_pagetable import IoPagetable
+from actors.kernel import IS_ERR, WARN_ON, ErrPtr
+from scheduler import LockClass, Mutex, debug_check_no_locks_freed
+
+if TYPE_CHECKING:
+    from actors.hwpt import IommufdHwPagetable
+
+IOAS_MUTEX = LockClass("&ioas->mutex")
+
+
+@attrs.define(eq=False)
+class IommufdIoas:
+    """``struct iommufd_ioas``."""
+
+    obj: IommufdObject
+    iopt: IoPagetable
+    mutex: Mutex
+    #: ``ioas->hwpt_list``: hwpts on this IOAS, linked through ``hwpt->hwpt_item``
+    hwpt_list: list[IommufdHwPagetable] = attrs.field(factory=list)
+
+
+async def iommufd_ioas_alloc(ictx: IommufdCtx) -> IommufdIoas | ErrPtr:
+    """``iommufd_ioas_alloc()``: object, io_pagetable, hwpt_list, ``mutex_init``."""
+    obj = await _iommufd_object_alloc(ictx, ObjType.IOAS)
+    if IS_ERR(obj):
+        return obj
+    ioas = IommufdIoas(
+        obj=obj,
+        iopt=io_pagetable.iopt_init_table(obj.name),
+        mutex=Mutex(IOAS_MUTEX, name=f"{obj.name}.mutex"),
+    )
+    obj.container = ioas
+    return ioas
+
+
+async def iommufd_ioas_alloc_ioctl(ictx: IommufdCtx) -> tuple[int, int]:
+    """``iommufd_ioas_alloc_ioctl()``: IOMMU_IOAS_ALLOC. Returns (rc, out_ioas_id)."""
+    ioas = await iommufd_ioas_alloc(ictx)
+    if IS_ERR(ioas):
+        return ioas.rc, 0
+    rc = await iommufd_ucmd_respond("IOMMU_IOAS_ALLOC:copy_to_user")
+    if rc:
+        # out_table:
+        await iommufd_object_abort_and_destroy(ictx, ioas.obj)
+        return rc, 0
+    await iommufd_object_finalize(ictx, ioas.obj)
+    return 0, ioas.obj.id
+
+
+async def iommufd_ioas_destroy(obj: IommufdObject) -> None:
+    """``iommufd_ioas_destroy()``: unmap everything, destroy the table and the mutex."""
+    ioas: IommufdIoas = obj.container
+    rc = await io_pagetable.iopt_unmap_all(ioas.iopt)
+    WARN_ON(rc != 0 and rc != -errno.ENOENT, f"iopt_unmap_all({obj.name}) = {rc}")
+    # iopt_destroy_table()
+    await io_pagetable.iopt_remove_reserved_iova(ioas.iopt, None)
+    WARN_ON(bool(ioas.iopt.domains), f"{obj.name} destroyed with domains")
+    WARN_ON(bool(ioas.hwpt_list), f"{obj.name} destroyed with hwpts")
+    debug_check_no_locks_freed(ioas.iopt.domains_rwsem, ioas.iopt.iova_rwsem)
+    # mutex_destroy(&ioas->mutex)
+    debug_check_no_locks_freed(ioas.mutex)
+
+
+async def iommufd_get_ioas(ictx: IommufdCtx, id_: int) -> IommufdIoas | ErrPtr:
+    """``iommufd_get_ioas()``: get_object of type IOAS."""
+    obj = await iommufd_get_object(ictx, id_, ObjType.IOAS)
+    if IS_ERR(obj):
+        return obj
+    ioas: IommufdIoas = obj.container
+    return ioas
+
+
+async def iommufd_ioas_map(ictx: IommufdCtx, ioas_id: int, length: int) -> tuple[int, int]:
+    """``iommufd_ioas_map()``: IOMMU_IOAS_MAP of ``length`` pages. Returns (rc, iova)."""
+    ioas = await iommufd_get_ioas(ictx, ioas_id)
+    if IS_ERR(ioas):
+        return ioas.rc, 0
+    iova = await io_pagetable.iopt_map_user_pages(ioas.iopt, length)
+    rc = iova if iova < 0 else 0
+    if not rc:
+        rc = await iommufd_ucmd_respond("IOMMU_IOAS_MAP:copy_to_user")
+    # out_put:
+    await iommufd_put_object(ioas.obj)
+    return rc, max(iova, 0)
+
+
+async def iommufd_ioas_unmap(ictx: IommufdCtx, ioas_id: int, iova: int | None) -> int:
+    """``iommufd_ioas_unmap()``: IOMMU_IOAS_UNMAP of the area at ``iova``, or of everything
+    (``iova=0, length=U64_MAX``) when ``iova`` is None."""
+    ioas = await iommufd_get_ioas(ictx, ioas_id)
+    if IS_ERR(ioas):
+        return ioas.rc
+    if iova is None:
+        rc = await io_pagetable.iopt_unmap_all(ioas.iopt)
+    else:
+        rc = await io_pagetable.iopt_unmap_iova_range(ioas.iopt, iova, iova)
+    if not rc:
+        rc = await iommufd_ucmd_respond("IOMMU_IOAS_UNMAP:copy_to_user")
+    # out_put:
+    await iommufd_put_object(ioas.obj)
+    return rc
+
+
+iommufd_object_ops[ObjType.IOAS] = ObjectOps(destroy=iommufd_ioas_destroy)

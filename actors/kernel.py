@@ -1,0 +1,83 @@
+"""Kernel idioms the model is written in: ERR_PTR returns, WARN_ON, failing allocations.
+
+Error convention (one rule for the whole model, so a model function reads like its kernel
+twin):
+
+- a kernel function that returns ``int`` returns ``0`` or a *negative* errno from Python's
+  `errno` module (``-errno.EBUSY``), exactly as the kernel returns it;
+- a kernel function that returns a pointer or ``ERR_PTR(rc)`` returns the object, ``None``
+  for ``NULL``, or an `ErrPtr` carrying the negative errno; `IS_ERR` and `PTR_ERR` read it.
+
+Nothing raises for a kernel error. Exceptions are reserved for what the kernel reports
+loudly: ``WARN_ON`` becomes `InvariantViolation` (a finding), as do model-level checks.
+Error unwinds are written as the kernel writes them, as blocks under a comment that names
+the kernel's label (``# err_unlock:``), in reverse order of setup.
+
+Every allocation or driver call that can fail goes through `fault_point`, named after the
+kernel call, with the errno the kernel returns there; GFP_KERNEL allocations also call
+`might_sleep` so that an allocation under a spinlock is reported.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TypeGuard, TypeVar
+
+import attrs
+
+from scheduler import InvariantViolation, fault_point, might_sleep
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class ErrPtr:
+    """``ERR_PTR(rc)``: a failed pointer return; ``rc`` is the negative errno."""
+
+    rc: int
+
+    def __attrs_post_init__(self) -> None:
+        if self.rc >= 0:
+            raise ValueError(f"ERR_PTR needs a negative errno, not {self.rc}")
+
+
+def ERR_PTR(rc: int) -> ErrPtr:
+    """``ERR_PTR()``: wrap a negative errno as a pointer return."""
+    return ErrPtr(rc)
+
+
+def IS_ERR(ptr: object) -> TypeGuard[ErrPtr]:
+    """``IS_ERR()``: true for an `ErrPtr`."""
+    return isinstance(ptr, ErrPtr)
+
+
+def PTR_ERR(ptr: ErrPtr) -> int:
+    """``PTR_ERR()``: the negative errno of an `ErrPtr`."""
+    return ptr.rc
+
+
+def WARN_ON(cond: bool, what: str) -> bool:
+    """``WARN_ON()``: a kernel warning is a finding, so a true condition raises."""
+    if cond:
+        raise InvariantViolation(f"WARNING: {what}")
+    return False
+
+
+async def kzalloc(site: str) -> bool:
+    """``kzalloc(GFP_KERNEL)`` at `site`: may sleep, may fail with -ENOMEM. True = allocated."""
+    might_sleep()
+    return not await fault_point(site, errno.ENOMEM)
+
+
+async def copy_to_user(site: str) -> int:
+    """``copy_to_user()`` of an ioctl's reply: 0, or -EFAULT when the user page faults."""
+    if await fault_point(site, errno.EFAULT):
+        return -errno.EFAULT
+    return 0
+
+
+async def may_fail(site: str, err: int) -> int:
+    """A call that can fail (a driver op, ``xa_reserve``, ``iommufd_should_fail``): 0 or -err."""
+    if await fault_point(site, err):
+        return -err
+    return 0

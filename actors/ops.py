@@ -1,0 +1,175 @@
+"""What actors do: one user-space ioctl or driver entry each, run in the calling actor's task
+as the kernel runs it in the caller's thread, and wrapped in ``operation()`` so that a lock
+still held when it returns is reported.
+
+Physical devices are driven as VFIO drives them (drivers/vfio/iommufd.c,
+``vfio_iommufd_physical_*``): the driver remembers whether its device is attached, so attach
+on an attached device is a replace, and detach and unbind detach only an attached device.
+Every function returns an `OpResult`: the kernel's return code (0 or a negative errno) and the
+ids it hands back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors import ctx, device, hwpt, ioas, selftest
+from actors.iommu_core import (
+    Device,
+    IommuGroup,
+    iommu_device_claim_dma_owner,
+    iommu_device_release_dma_owner,
+)
+from actors.kernel import IS_ERR
+from actors.system import System
+from scheduler import operation
+
+
+@attrs.frozen
+class OpResult:
+    """An operation's outcome: ``rc`` (0 or -errno) and its output ids by name."""
+
+    rc: int
+    out: dict[str, int] = attrs.field(factory=dict)
+
+
+@attrs.define(eq=False)
+class PhysDevice:
+    """A driver's view of one device (``struct vfio_device``'s iommufd fields)."""
+
+    dev: Device
+    idev: device.IommufdDevice | None = None
+    attached: bool = False
+
+
+async def ioas_alloc(system: System) -> OpResult:
+    """IOMMU_IOAS_ALLOC."""
+    with operation("IOMMU_IOAS_ALLOC"):
+        rc, ioas_id = await ioas.iommufd_ioas_alloc_ioctl(system.ictx)
+    return OpResult(rc, {"ioas_id": ioas_id} if not rc else {})
+
+
+async def ioas_map(system: System, ioas_id: int, pages: int = 1) -> OpResult:
+    """IOMMU_IOAS_MAP of ``pages`` pages at an IOVA the kernel picks."""
+    with operation("IOMMU_IOAS_MAP"):
+        rc, iova = await ioas.iommufd_ioas_map(system.ictx, ioas_id, pages)
+    return OpResult(rc, {"iova": iova} if not rc else {})
+
+
+async def ioas_unmap(system: System, ioas_id: int, iova: int | None = None) -> OpResult:
+    """IOMMU_IOAS_UNMAP of the area at ``iova``, or of everything."""
+    with operation("IOMMU_IOAS_UNMAP"):
+        rc = await ioas.iommufd_ioas_unmap(system.ictx, ioas_id, iova)
+    return OpResult(rc)
+
+
+async def hwpt_alloc(system: System, dev_id: int, pt_id: int, flags: int = 0) -> OpResult:
+    """IOMMU_HWPT_ALLOC."""
+    with operation("IOMMU_HWPT_ALLOC"):
+        rc, hwpt_id = await hwpt.iommufd_hwpt_alloc(system.ictx, dev_id, pt_id, flags)
+    return OpResult(rc, {"hwpt_id": hwpt_id} if not rc else {})
+
+
+async def destroy(system: System, obj_id: int) -> OpResult:
+    """IOMMU_DESTROY."""
+    with operation("IOMMU_DESTROY"):
+        rc = await ctx.iommufd_destroy(system.ictx, obj_id)
+    return OpResult(rc)
+
+
+async def mock_domain(system: System, pt_id: int) -> OpResult:
+    """IOMMU_TEST_OP_MOCK_DOMAIN: outputs stdev_id, hwpt_id, idev_id."""
+    with operation("IOMMU_TEST_OP_MOCK_DOMAIN"):
+        res = await selftest.iommufd_test_mock_domain(system, pt_id)
+    if res.rc:
+        return OpResult(res.rc)
+    out = {"stdev_id": res.out_stdev_id, "hwpt_id": res.out_hwpt_id, "idev_id": res.out_idev_id}
+    return OpResult(0, out)
+
+
+async def mock_domain_replace(system: System, stdev_id: int, pt_id: int) -> OpResult:
+    """IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE: output hwpt_id (the pt actually used)."""
+    with operation("IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE"):
+        rc, pt = await selftest.iommufd_test_mock_domain_replace(system.ictx, stdev_id, pt_id)
+    return OpResult(rc, {"hwpt_id": pt} if not rc else {})
+
+
+async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
+    """``vfio_iommufd_physical_bind()`` -> ``iommufd_device_bind()``: output idev_id."""
+    with operation("iommufd_device_bind"):
+        idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
+    if IS_ERR(idev):
+        return OpResult(idev.rc)
+    pdev.idev = idev
+    return OpResult(0, {"idev_id": idev.obj.id})
+
+
+async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
+    """``vfio_iommufd_physical_attach_ioas()``: replace if attached, else attach."""
+    assert pdev.idev is not None, "attach before bind"
+    pt = [pt_id]
+    if pdev.attached:
+        with operation("iommufd_device_replace"):
+            rc = await device.iommufd_device_replace(pdev.idev, pt)
+    else:
+        with operation("iommufd_device_attach"):
+            rc = await device.iommufd_device_attach(pdev.idev, pt)
+    if rc:
+        return OpResult(rc)
+    pdev.attached = True
+    return OpResult(0, {"hwpt_id": pt[0]})
+
+
+async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
+    """``iommufd_device_replace()`` called directly (-EINVAL if the group is not attached)."""
+    assert pdev.idev is not None, "replace before bind"
+    pt = [pt_id]
+    with operation("iommufd_device_replace"):
+        rc = await device.iommufd_device_replace(pdev.idev, pt)
+    return OpResult(rc, {"hwpt_id": pt[0]} if not rc else {})
+
+
+async def device_detach(pdev: PhysDevice) -> OpResult:
+    """``vfio_iommufd_physical_detach_ioas()``: detach only an attached device."""
+    assert pdev.idev is not None, "detach before bind"
+    if pdev.attached:
+        with operation("iommufd_device_detach"):
+            await device.iommufd_device_detach(pdev.idev)
+        pdev.attached = False
+    return OpResult(0)
+
+
+async def device_unbind(pdev: PhysDevice) -> OpResult:
+    """``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
+    assert pdev.idev is not None, "unbind before bind"
+    with operation("iommufd_device_unbind"):
+        if pdev.attached:
+            await device.iommufd_device_detach(pdev.idev)
+            pdev.attached = False
+        await device.iommufd_device_unbind(pdev.idev)
+    pdev.idev = None
+    return OpResult(0)
+
+
+async def group_claim_dma_owner(dev: Device, owner: Any) -> OpResult:
+    """Another DMA owner (a kernel driver, VFIO's group path) claims the device's group:
+    ``iommu_device_claim_dma_owner()``; -EPERM while iommufd owns it."""
+    with operation("iommu_device_claim_dma_owner"):
+        rc = await iommu_device_claim_dma_owner(dev, owner)
+    return OpResult(rc)
+
+
+async def group_release_dma_owner(dev: Device) -> OpResult:
+    """``iommu_device_release_dma_owner()`` by that other owner."""
+    with operation("iommu_device_release_dma_owner"):
+        await iommu_device_release_dma_owner(dev)
+    return OpResult(0)
+
+
+async def group_add_device(system: System, name: str, group: IommuGroup) -> Device | None:
+    """A second device joins an existing iommu group (hotplug): ``iommu_group_add_device``."""
+    with operation("iommu_group_add_device"):
+        dev = await system.device_add(name, group)
+    return None if IS_ERR(dev) else dev

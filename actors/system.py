@@ -1,0 +1,41 @@
+"""The emulated machine: one open ``/dev/iommu`` (an `IommufdCtx`) and the iommu core's
+groups and devices. A scenario builds a fresh `System` for every execution."""
+
+from __future__ import annotations
+
+import errno
+
+import attrs
+
+from actors.ctx import IommufdCtx
+from actors.iommu_core import Device, IommuGroup, iommu_group_add_device, iommu_group_alloc
+from actors.kernel import ERR_PTR, ErrPtr, kzalloc
+
+
+@attrs.define(eq=False)
+class System:
+    """The context plus every iommu group and device made so far (for the end checks)."""
+
+    ictx: IommufdCtx = attrs.field(factory=IommufdCtx)
+    groups: list[IommuGroup] = attrs.field(factory=list)
+    devices: list[Device] = attrs.field(factory=list)
+
+    def new_group(self) -> IommuGroup:
+        """``iommu_group_alloc()`` with the next group id."""
+        group = iommu_group_alloc(len(self.groups))
+        self.groups.append(group)
+        return group
+
+    async def device_add(self, name: str, group: IommuGroup | None = None) -> Device | ErrPtr:
+        """A device appears on the bus and the iommu core probes it into ``group`` (a new
+        group of its own when None): ``device_add`` -> ``iommu_probe_device``."""
+        if group is None:
+            if not await kzalloc("iommu_group_alloc"):
+                return ERR_PTR(-errno.ENOMEM)
+            group = self.new_group()
+        dev = Device(name=name)
+        rc = await iommu_group_add_device(group, dev)
+        if rc:
+            return ERR_PTR(rc)
+        self.devices.append(dev)
+        return dev
