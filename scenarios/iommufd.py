@@ -1,0 +1,27 @@
+"""The shipped iommufd scenarios: the TOML files beside this module, in scenarios/iommufd/.
+
+They are ordinary scenario files (see `scenarios.toml_scenario`), loaded once at import, so a
+user's own file and a shipped one run the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scenarios.registry import Scenario
+from scenarios.toml_scenario import load
+
+#: Where the shipped scenario files live.
+DIRECTORY = Path(__file__).with_name("iommufd")
+
+#: In the order a reader should meet them: the sequential selftest flow first.
+ORDER = (
+    "selftest-device",
+    "replace-vs-destroy",
+    "attach-vs-destroy-ioas",
+    "replace-vs-alloc",
+    "map-vs-attach",
+    "two-devices-one-group",
+)
+
+SCENARIOS: list[Scenario] = [load(DIRECTORY / f"{name}.toml") for name in ORDER]

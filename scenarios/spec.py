@@ -1,0 +1,206 @@
+"""A declarative iommufd scenario, and the program that runs it.
+
+A `Spec` says which objects exist before anything runs (IOASes, iommu groups with their
+devices, pages mapped), a sequential setup, and each actor's operations with the results it
+accepts. `build_program` turns it into a program callable for `scheduler.explore`: each call
+builds a fresh `System`, so every execution starts from the same state.
+
+Objects are named, never numbered: an operation's ``as`` binds a name to what it returned (an
+IOAS id, a hwpt id, the selftest device of MOCK_DOMAIN), and later operations refer to that
+name. A name whose operation failed, or has not run yet, stands for id 0, which the kernel
+never hands out: using it gives -ENOENT, as it would for a stale id.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+from actors import invariants, ops
+from actors.iommu_core import Device
+from actors.kernel import IS_ERR
+from actors.ops import OpResult, PhysDevice
+from actors.system import System
+from scheduler import InvariantViolation, Program
+
+#: operation -> (required parameters, optional parameters)
+OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "ioas_alloc": (frozenset(), frozenset({"as"})),
+    "map": (frozenset({"ioas"}), frozenset({"pages", "as"})),
+    "unmap": (frozenset({"ioas"}), frozenset({"iova"})),
+    "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as"})),
+    "destroy": (frozenset({"id"}), frozenset()),
+    "mock_domain": (frozenset({"pt"}), frozenset({"as"})),
+    "mock_domain_replace": (frozenset({"stdev", "pt"}), frozenset({"as"})),
+    "bind": (frozenset({"device"}), frozenset()),
+    "attach": (frozenset({"device", "pt"}), frozenset({"as"})),
+    "replace": (frozenset({"device", "pt"}), frozenset({"as"})),
+    "detach": (frozenset({"device"}), frozenset()),
+    "unbind": (frozenset({"device"}), frozenset()),
+    "claim_dma_owner": (frozenset({"device"}), frozenset()),
+    "release_dma_owner": (frozenset({"device"}), frozenset()),
+}
+
+#: parameters that name a declared device (the others name ids)
+DEVICE_PARAMS = frozenset({"device"})
+
+#: ``OTHER_OWNER``: the DMA owner a group actor claims with (not the iommufd context)
+OTHER_OWNER = "another-dma-owner"
+
+
+@attrs.frozen
+class Op:
+    """One operation: its name, parameters (names or ints) and the results it accepts
+    (0 for success, or negative errnos)."""
+
+    op: str
+    params: dict[str, str | int]
+    accept: frozenset[int] = frozenset({0})
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{self.op}({args})"
+
+
+@attrs.frozen
+class Spec:
+    """A whole scenario, as the TOML file gives it."""
+
+    name: str
+    description: str
+    ioas: tuple[str, ...] = ()
+    #: group name -> its devices' names
+    groups: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: IOAS name -> pages mapped in setup (one area)
+    maps: dict[str, int] = attrs.field(factory=dict)
+    setup: tuple[Op, ...] = ()
+    actors: dict[str, tuple[Op, ...]] = attrs.field(factory=dict)
+
+
+def errno_name(rc: int) -> str:
+    """``0`` as ``ok``, ``-16`` as ``EBUSY``."""
+    return "ok" if rc == 0 else errno.errorcode.get(-rc, str(rc))
+
+
+@attrs.define(eq=False)
+class _Run:
+    """The state of one execution of a spec: the machine and what names stand for."""
+
+    system: System
+    devices: dict[str, PhysDevice] = attrs.field(factory=dict)
+    ids: dict[str, int] = attrs.field(factory=dict)
+
+    def id(self, value: str | int) -> int:
+        if isinstance(value, int):
+            return value
+        if value in self.devices:
+            idev = self.devices[value].idev
+            return idev.obj.id if idev is not None else 0
+        return self.ids.get(value, 0)
+
+    async def run(self, who: str, index: int, op: Op) -> None:
+        result = await self._dispatch(op)
+        if result.rc not in op.accept:
+            accepted = ", ".join(sorted(errno_name(rc) for rc in op.accept))
+            raise InvariantViolation(
+                f"{who} op {index} {op.describe()} returned {errno_name(result.rc)}, "
+                f"accepts {accepted}"
+            )
+        name = op.params.get("as")
+        if isinstance(name, str) and not result.rc:
+            self._bind(op.op, name, result)
+
+    def _bind(self, kind: str, name: str, result: OpResult) -> None:
+        out = result.out
+        if kind == "ioas_alloc":
+            self.ids[name] = out["ioas_id"]
+        elif kind == "map":
+            self.ids[name] = out["iova"]
+        elif kind == "mock_domain":
+            self.ids[name] = out["stdev_id"]
+            self.ids[f"{name}.hwpt"] = out["hwpt_id"]
+            self.ids[f"{name}.idev"] = out["idev_id"]
+        else:
+            self.ids[name] = out["hwpt_id"]
+
+    async def _dispatch(self, op: Op) -> OpResult:
+        p = op.params
+        s = self.system
+        dev = self.devices.get(str(p.get("device", "")))
+        match op.op:
+            case "ioas_alloc":
+                return await ops.ioas_alloc(s)
+            case "map":
+                return await ops.ioas_map(s, self.id(p["ioas"]), int(p.get("pages", 1)))
+            case "unmap":
+                iova = self.id(p["iova"]) if "iova" in p else None
+                return await ops.ioas_unmap(s, self.id(p["ioas"]), iova)
+            case "hwpt_alloc":
+                return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]))
+            case "destroy":
+                return await ops.destroy(s, self.id(p["id"]))
+            case "mock_domain":
+                return await ops.mock_domain(s, self.id(p["pt"]))
+            case "mock_domain_replace":
+                return await ops.mock_domain_replace(s, self.id(p["stdev"]), self.id(p["pt"]))
+        assert dev is not None
+        match op.op:
+            case "bind":
+                return await ops.device_bind(s, dev)
+            case "attach":
+                return await ops.device_attach(dev, self.id(p["pt"]))
+            case "replace":
+                return await ops.device_replace(dev, self.id(p["pt"]))
+            case "detach":
+                return await ops.device_detach(dev)
+            case "unbind":
+                return await ops.device_unbind(dev)
+            case "claim_dma_owner":
+                return await ops.group_claim_dma_owner(dev.dev, OTHER_OWNER)
+            case "release_dma_owner":
+                return await ops.group_release_dma_owner(dev.dev)
+        raise AssertionError(f"unknown operation {op.op}")
+
+
+def _actor(run: _Run, who: str, script: tuple[Op, ...]) -> Callable[[], Awaitable[None]]:
+    async def actor() -> None:
+        for index, op in enumerate(script):
+            await run.run(who, index, op)
+
+    actor.__qualname__ = who
+    return actor
+
+
+def build_program(spec: Spec) -> Callable[[], Program]:
+    """The program callable of ``spec``: fresh objects on every call."""
+
+    def program() -> Program:
+        run = _Run(System())
+
+        async def setup() -> None:
+            s = run.system
+            for name in spec.ioas:
+                await run.run("setup", 0, Op("ioas_alloc", {"as": name}))
+            for group_devices in spec.groups.values():
+                group = s.new_group()
+                for dev_name in group_devices:
+                    dev = await s.device_add(dev_name, group)
+                    if IS_ERR(dev):
+                        raise InvariantViolation(f"setup: device_add({dev_name}) failed")
+                    assert isinstance(dev, Device)
+                    run.devices[dev_name] = PhysDevice(dev)
+            for ioas_name, pages in spec.maps.items():
+                await run.run("setup", 0, Op("map", {"ioas": ioas_name, "pages": pages}))
+            for index, op in enumerate(spec.setup):
+                await run.run("setup", index, op)
+
+        def check() -> None:
+            invariants.check(run.system)
+
+        actors = {who: _actor(run, who, script) for who, script in spec.actors.items()}
+        return Program(actors, setup=setup, check=check)
+
+    program.__qualname__ = spec.name
+    return program

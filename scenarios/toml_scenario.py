@@ -1,0 +1,228 @@
+"""Scenario files: an iommufd scenario written in TOML, so users need no Python.
+
+The format (every key but ``name``, ``description`` and ``actors`` is optional)::
+
+    name = "replace-vs-destroy"
+    description = "What it exercises."
+
+    [objects]
+    ioas = ["ioas1", "ioas2"]          # IOMMU_IOAS_ALLOC each, in this order
+    maps = { ioas1 = 1 }               # pages IOMMU_IOAS_MAP'ed into an IOAS
+    groups = { group0 = ["dev1"] }     # iommu groups and the devices in each
+
+    [[setup]]                          # run in order, alone, before the actors
+    op = "bind"
+    device = "dev1"
+
+    [actors]                           # run concurrently; each runs its list in order
+    "idev1" = [ { op = "replace", device = "dev1", pt = "M", expect = ["ok", "ENOENT"] } ]
+
+Each operation is a table with ``op``, its parameters and ``expect``: ``"ok"``, an errno name
+(``"EBUSY"``) or a list of them; the default is ``"ok"``. A result outside ``expect`` is a
+finding. Operations and parameters are listed in `scenarios.spec.OPERATIONS`; ``as`` names
+what an operation returns (``mock_domain`` also names ``<as>.hwpt`` and ``<as>.idev``), and a
+device's name stands for its idev id once it is bound.
+
+`load` validates everything before anything runs; the first problem is raised as a
+`ScenarioError` whose message names the file, the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import errno
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from scenarios.registry import Scenario
+from scenarios.spec import DEVICE_PARAMS, OPERATIONS, Op, Spec, build_program
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be run: the message says file, key and what is wrong."""
+
+
+_TOP = {"name", "description", "objects", "setup", "actors"}
+_OBJECTS = {"ioas", "maps", "groups"}
+_NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
+
+
+class _Checker:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, what: str) -> ScenarioError:
+        return ScenarioError(f"{self.path}: {key}: {what}")
+
+    def string(self, value: object, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, not {value!r}")
+        return value
+
+    def names(self, value: object, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be a list of names, not {value!r}")
+        out = tuple(self.string(v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(set(out)) != len(out):
+            raise self.fail(key, "names a thing twice")
+        return out
+
+    def table(self, value: object, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a table, not {value!r}")
+        return value
+
+    def accept(self, value: object, key: str) -> frozenset[int]:
+        items = value if isinstance(value, list) else [value]
+        if not items:
+            raise self.fail(key, "accepts nothing")
+        out = set()
+        for item in items:
+            if item == "ok":
+                out.add(0)
+            elif isinstance(item, str) and item in errno.__dict__ and item.startswith("E"):
+                out.add(-getattr(errno, item))
+            else:
+                raise self.fail(key, f'{item!r} is neither "ok" nor an errno name (EBUSY...)')
+        return frozenset(out)
+
+
+def _op(c: _Checker, raw: object, key: str) -> Op:
+    table = c.table(raw, key)
+    if "op" not in table:
+        raise c.fail(f"{key}.op", "missing: which operation")
+    name = c.string(table["op"], f"{key}.op")
+    if name not in OPERATIONS:
+        known = ", ".join(sorted(OPERATIONS))
+        raise c.fail(f"{key}.op", f"unknown operation {name!r} (known: {known})")
+    required, optional = OPERATIONS[name]
+    params: dict[str, str | int] = {}
+    for param, value in table.items():
+        if param in ("op", "expect"):
+            continue
+        if param not in required | optional:
+            allowed = ", ".join(sorted(required | optional)) or "none"
+            raise c.fail(f"{key}.{param}", f"not a parameter of {name} (parameters: {allowed})")
+        if param == "pages":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise c.fail(f"{key}.pages", f"must be a positive integer, not {value!r}")
+            params[param] = value
+        elif isinstance(value, int) and not isinstance(value, bool) and param in _NAME_PARAMS:
+            params[param] = value
+        else:
+            params[param] = c.string(value, f"{key}.{param}")
+    for param in sorted(required - params.keys()):
+        raise c.fail(f"{key}.{param}", f"missing: {name} needs it")
+    accept = c.accept(table.get("expect", "ok"), f"{key}.expect")
+    return Op(name, params, accept)
+
+
+def _check_names(c: _Checker, spec: Spec, where: dict[int, str]) -> None:
+    devices = {d for devs in spec.groups.values() for d in devs}
+    declared: dict[str, str] = {}
+    for name in spec.ioas:
+        declared[name] = "objects.ioas"
+    for group, devs in spec.groups.items():
+        for d in devs:
+            if d in declared:
+                raise c.fail(f"objects.groups.{group}", f"{d!r} is already the name of an IOAS")
+            declared[d] = f"objects.groups.{group}"
+    scripts = [spec.setup, *spec.actors.values()]
+    for script in scripts:
+        for op in script:
+            bound = op.params.get("as")
+            if isinstance(bound, str):
+                new = [bound]
+                if op.op == "mock_domain":
+                    new += [f"{bound}.hwpt", f"{bound}.idev"]
+                for n in new:
+                    if n in declared and declared[n] != where[id(op)]:
+                        raise c.fail(f"{where[id(op)]}.as", f"{n!r} is already named elsewhere")
+                    declared[n] = where[id(op)]
+    for ioas_name in spec.maps:
+        if ioas_name not in spec.ioas:
+            raise c.fail(f"objects.maps.{ioas_name}", "not an IOAS named in objects.ioas")
+    for script in scripts:
+        for op in script:
+            for param, value in op.params.items():
+                key = f"{where[id(op)]}.{param}"
+                if param in DEVICE_PARAMS and value not in devices:
+                    raise c.fail(key, f"{value!r} is not a device of objects.groups")
+                if param in _NAME_PARAMS and isinstance(value, str) and value not in declared:
+                    raise c.fail(key, f"{value!r} names nothing (declare it or bind it with as)")
+
+
+def parse(path: Path, data: dict[str, Any]) -> Spec:
+    """Validate the parsed TOML ``data`` of ``path`` into a `Spec`."""
+    c = _Checker(path)
+    for key in data:
+        if key not in _TOP:
+            raise c.fail(key, f"unknown key (known: {', '.join(sorted(_TOP))})")
+    for key in ("name", "description", "actors"):
+        if key not in data:
+            raise c.fail(key, "missing")
+    name = c.string(data["name"], "name")
+    description = c.string(data["description"], "description")
+
+    objects = c.table(data.get("objects", {}), "objects")
+    for key in objects:
+        if key not in _OBJECTS:
+            raise c.fail(f"objects.{key}", f"unknown key (known: {', '.join(sorted(_OBJECTS))})")
+    ioas = c.names(objects.get("ioas", []), "objects.ioas")
+    groups = {
+        c.string(g, "objects.groups"): c.names(devs, f"objects.groups.{g}")
+        for g, devs in c.table(objects.get("groups", {}), "objects.groups").items()
+    }
+    maps: dict[str, int] = {}
+    for ioas_name, pages in c.table(objects.get("maps", {}), "objects.maps").items():
+        if not isinstance(pages, int) or isinstance(pages, bool) or pages < 1:
+            raise c.fail(f"objects.maps.{ioas_name}", f"must be a positive integer, not {pages!r}")
+        maps[ioas_name] = pages
+
+    where: dict[int, str] = {}
+    raw_setup = data.get("setup", [])
+    if not isinstance(raw_setup, list):
+        raise c.fail("setup", "must be an array of tables ([[setup]])")
+    setup = tuple(_op(c, raw, f"setup[{i}]") for i, raw in enumerate(raw_setup))
+    for i, op in enumerate(setup):
+        where[id(op)] = f"setup[{i}]"
+
+    actors: dict[str, tuple[Op, ...]] = {}
+    raw_actors = c.table(data["actors"], "actors")
+    if not raw_actors:
+        raise c.fail("actors", "names no actor")
+    for who, script in raw_actors.items():
+        if who == "setup":
+            raise c.fail("actors.setup", '"setup" is the setup\'s name; call the actor otherwise')
+        key = f"actors.{who}"
+        if not isinstance(script, list) or not script:
+            raise c.fail(key, "must be a non-empty list of operations")
+        actors[who] = tuple(_op(c, raw, f"{key}[{i}]") for i, raw in enumerate(script))
+        for i, op in enumerate(actors[who]):
+            where[id(op)] = f"{key}[{i}]"
+
+    spec = Spec(name, description, ioas, groups, maps, setup, actors)
+    _check_names(c, spec, where)
+    return spec
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    return parse(path, data)
+
+
+def load(path: str | Path) -> Scenario:
+    """The `Scenario` a TOML file describes; `ScenarioError` if it cannot be run."""
+    spec = load_spec(path)
+    return Scenario(spec.name, spec.description, build_program(spec))

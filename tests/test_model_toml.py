@@ -1,0 +1,133 @@
+"""Scenario files: the shipped ones load, a user's own runs, a bad one is one clear message."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+
+from scenarios.iommufd import DIRECTORY, ORDER
+from scenarios.toml_scenario import ScenarioError, load, load_spec
+from tests.model_support import requires_trylock_in_atomic
+
+USER = """
+name = "my-replace"
+description = "A user's own scenario: a replace onto ioas2 races the destroy of ioas2."
+
+[objects]
+ioas = ["ioas1", "ioas2"]
+groups = { g = ["dev1"] }
+
+[[setup]]
+op = "bind"
+device = "dev1"
+
+[[setup]]
+op = "attach"
+device = "dev1"
+pt = "ioas1"
+
+[actors]
+"idev1" = [{ op = "replace", device = "dev1", pt = "ioas2", expect = ["ok", "ENOENT"] }]
+"ioas2" = [{ op = "destroy", id = "ioas2", expect = ["ok", "EBUSY"] }]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_files_load() -> None:
+    for name in ORDER:
+        spec = load_spec(DIRECTORY / f"{name}.toml")
+        assert spec.name == name
+        assert spec.actors
+
+
+def test_expect_is_errno_values(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, USER))
+    assert spec.actors["ioas2"][0].accept == {0, -errno.EBUSY}
+    assert spec.actors["idev1"][0].accept == {0, -errno.ENOENT}
+    assert spec.groups == {"g": ("dev1",)}
+
+
+@requires_trylock_in_atomic
+def test_user_file_runs_from_the_cli(tmp_path: Path, cli) -> None:
+    path = write(tmp_path, USER)
+    done = cli("explore", str(path), "--strategy", "random", "--executions", "50")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@requires_trylock_in_atomic
+def test_unaccepted_result_is_a_finding(tmp_path: Path) -> None:
+    from scheduler import explore
+
+    text = USER.replace('expect = ["ok", "EBUSY"]', 'expect = "ok"')
+    scenario = load(write(tmp_path, text))
+    result = explore(scenario.program, strategy="random", executions=50, seed=3)
+    assert any("returned EBUSY, accepts ok" in f.message for f in result.findings)
+
+
+BAD = [
+    ("name = 'x'\n", "description", "missing"),
+    (USER.replace('op = "replace"', 'op = "teleport"'), "actors.idev1[0].op", "unknown operation"),
+    (
+        USER.replace('pt = "ioas2", expect', 'pt = "ioas9", expect'),
+        "actors.idev1[0].pt",
+        "names nothing",
+    ),
+    (USER.replace('"EBUSY"]', '"EWHAT"]'), "actors.ioas2[0].expect", "errno name"),
+    (
+        USER.replace('device = "dev1", pt = "ioas2"', 'device = "dev7", pt = "ioas2"'),
+        "actors.idev1[0].device",
+        "not a device",
+    ),
+    (
+        USER.replace('id = "ioas2",', 'id = "ioas2", colour = "red",'),
+        "actors.ioas2[0].colour",
+        "not a parameter of destroy",
+    ),
+    (
+        USER.replace('[[setup]]\nop = "bind"\ndevice = "dev1"\n', '[[setup]]\nop = "bind"\n', 1),
+        "setup[0].device",
+        "missing",
+    ),
+    (USER + "\n[extra]\n", "extra", "unknown key"),
+    (USER.replace('"idev1" = [', '"setup" = ['), "actors.setup", "setup"),
+    (
+        USER.replace('groups = { g = ["dev1"] }', 'groups = { g = ["dev1"] }\nmaps = { io = 1 }'),
+        "objects.maps.io",
+        "not an IOAS",
+    ),
+    ("name = [", "", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "what"), BAD)
+def test_bad_file_names_file_key_and_problem(
+    tmp_path: Path, text: str, key: str, what: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert f": {key}: " in message or not key
+    assert what in message
+    assert "\n" not in message
+
+
+def test_bad_file_from_the_cli_is_exit_2(tmp_path: Path, cli) -> None:
+    path = write(tmp_path, USER.replace('op = "replace"', 'op = "teleport"'))
+    done = cli("explore", str(path))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert str(path) in done.stderr and "actors.idev1[0].op" in done.stderr
+
+
+def test_missing_file_is_a_scenario_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="cannot read it"):
+        load(tmp_path / "nope.toml")
