@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from scenarios import toys
+from scenarios import iommufd, toys
 from scenarios.registry import Scenario
 
-_MODULES = [toys]
-# iommufd scenarios: append their module to _MODULES here.
+_MODULES = [toys, iommufd]
 
 
 def all_scenarios() -> list[Scenario]:
