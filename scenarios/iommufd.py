@@ -19,6 +19,7 @@ ORDER = (
     "selftest-device",
     "replace-vs-destroy",
     "attach-vs-destroy-ioas",
+    "dma-owner-vs-bind",
     "replace-vs-alloc",
     "map-vs-attach",
     "two-devices-one-group",

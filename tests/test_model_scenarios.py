@@ -1,6 +1,6 @@
 """The shipped iommufd scenarios on the merged (v8) model.
 
-Naive dfs exhausts the three small ones in seconds; their execution counts are pinned here, so
+Naive dfs exhausts the four small ones in seconds; their execution counts are pinned here, so
 a change to the model's scheduling points shows up. The three others have two long actors
 (30+ steps each): naive dfs does not exhaust them (hundreds of thousands of executions and
 counting) until partial-order reduction exists, so seeded random walks cover them.
@@ -22,6 +22,7 @@ EXHAUSTIVE = {
     "selftest-device": 1,
     "replace-vs-destroy": 5132,
     "attach-vs-destroy-ioas": 10751,
+    "dma-owner-vs-bind": 5058,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
