@@ -101,6 +101,7 @@ async def iommufd_hw_pagetable_alloc(
         await iommufd_object_abort_and_destroy(ictx, obj)
         return ERR_PTR(rc)
 
+    assert hwpt.domain is not None
     rc = await io_pagetable.iopt_table_add_domain(ioas.iopt, hwpt.domain)
     if rc:
         # out_detach:

@@ -21,13 +21,14 @@ kernel call, with the errno the kernel returns there; GFP_KERNEL allocations als
 from __future__ import annotations
 
 import errno
-from typing import TypeGuard, TypeVar
+from typing import TYPE_CHECKING
 
 import attrs
 
 from scheduler import InvariantViolation, fault_point, might_sleep
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 
 @attrs.frozen
@@ -46,7 +47,7 @@ def ERR_PTR(rc: int) -> ErrPtr:
     return ErrPtr(rc)
 
 
-def IS_ERR(ptr: object) -> TypeGuard[ErrPtr]:
+def IS_ERR(ptr: object) -> TypeIs[ErrPtr]:
     """``IS_ERR()``: true for an `ErrPtr`."""
     return isinstance(ptr, ErrPtr)
 
