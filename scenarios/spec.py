@@ -84,11 +84,17 @@ def errno_name(rc: int) -> str:
     return "ok" if rc == 0 else errno.errorcode.get(-rc, str(rc))
 
 
+#: Called after each operation with the execution's machine, the actor, the operation and its
+#: return code: how tests see which outcomes an exploration reached.
+ResultHook = Callable[[System, str, "Op", int], None]
+
+
 @attrs.define(eq=False)
 class _Run:
     """The state of one execution of a spec: the machine and what names stand for."""
 
     system: System
+    on_result: ResultHook | None = None
     devices: dict[str, PhysDevice] = attrs.field(factory=dict)
     ids: dict[str, int] = attrs.field(factory=dict)
 
@@ -102,6 +108,8 @@ class _Run:
 
     async def run(self, who: str, index: int, op: Op) -> None:
         result = await self._dispatch(op)
+        if self.on_result is not None:
+            self.on_result(self.system, who, op, result.rc)
         if result.rc not in op.accept:
             accepted = ", ".join(sorted(errno_name(rc) for rc in op.accept))
             raise InvariantViolation(
@@ -173,11 +181,11 @@ def _actor(run: _Run, who: str, script: tuple[Op, ...]) -> Callable[[], Awaitabl
     return actor
 
 
-def build_program(spec: Spec) -> Callable[[], Program]:
+def build_program(spec: Spec, on_result: ResultHook | None = None) -> Callable[[], Program]:
     """The program callable of ``spec``: fresh objects on every call."""
 
     def program() -> Program:
-        run = _Run(System())
+        run = _Run(System(), on_result)
 
         async def setup() -> None:
             s = run.system

@@ -5,11 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 
+import attrs
 import pytest
 
-import scenarios
 from actors import invariants
 from actors.system import System
+from scenarios.iommufd import DIRECTORY
+from scenarios.spec import Op, build_program, errno_name
+from scenarios.toml_scenario import load_spec
 from scheduler import ExploreResult, LockClass, Program, RwSem, SpinLock, explore
 
 
@@ -60,8 +63,26 @@ def run_script(script: Callable[[System], Awaitable[None]]) -> System:
 CAPPED = {"replace-vs-alloc": 300, "map-vs-attach": 300, "two-devices-one-group": 300}
 
 
+@attrs.frozen
+class Explored:
+    """An exploration and the outcomes it reached: per execution, each actor's return codes."""
+
+    result: ExploreResult
+    outcomes: frozenset[tuple[tuple[str, tuple[str, ...]], ...]]
+
+
 @functools.cache
-def explored(name: str) -> ExploreResult:
+def explored(name: str) -> Explored:
     """The dfs exploration of a shipped scenario (capped for the big ones), once per session."""
-    scenario = scenarios.get(name)
-    return explore(scenario.program, executions=CAPPED.get(name), scenario=name)
+    runs: dict[System, dict[str, list[str]]] = {}
+
+    def record(system: System, who: str, op: Op, rc: int) -> None:
+        runs.setdefault(system, {}).setdefault(who, []).append(errno_name(rc))
+
+    program = build_program(load_spec(DIRECTORY / f"{name}.toml"), record)
+    result = explore(program, executions=CAPPED.get(name), scenario=name)
+    outcomes = frozenset(
+        tuple(sorted((who, tuple(rcs)) for who, rcs in run.items() if who != "setup"))
+        for run in runs.values()
+    )
+    return Explored(result, outcomes)

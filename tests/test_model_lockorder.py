@@ -68,7 +68,7 @@ FORBIDDEN = [
 def _observed() -> set[tuple[str, str]]:
     edges: set[tuple[str, str]] = set()
     for scenario in SCENARIOS:
-        result = explored(scenario.name)
+        result = explored(scenario.name).result
         assert result.exhausted or scenario.name in CAPPED
         edges |= {(e.prev, e.next) for e in result.edges}
     return edges

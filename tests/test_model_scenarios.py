@@ -36,7 +36,7 @@ def test_every_shipped_scenario_is_registered() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXHAUSTIVE))
 def test_small_scenarios_exhaust_clean(name: str) -> None:
-    result = explored(name)
+    result = explored(name).result
     assert result.exhausted
     assert result.executions == EXHAUSTIVE[name]
     assert result.clean, "\n\n".join(f.message for f in result.findings)
@@ -47,7 +47,7 @@ def test_big_scenarios_random_clean(name: str) -> None:
     scenario = scenarios.get(name)
     result = explore(scenario.program, strategy="random", executions=300, seed=7, scenario=name)
     assert result.clean, "\n\n".join(f.message for f in result.findings)
-    assert explored(name).clean
+    assert explored(name).result.clean
 
 
 def test_two_devices_one_group_finds_the_detach_race() -> None:
@@ -64,3 +64,26 @@ def test_two_devices_one_group_finds_the_detach_race() -> None:
     assert "users = 3, expected 2" in messages
     assert "reserved regions of ['dev1', 'dev2']" in messages
     assert {f.kind for f in result.findings} >= {"invariant"}
+
+
+#: Every outcome each small race can have, and only those (actor -> its return codes).
+OUTCOMES = {
+    "replace-vs-destroy": {
+        (("hwpt:M", ("EBUSY",)), ("idev1", ("ok",))),
+        (("hwpt:M", ("ok",)), ("idev1", ("ENOENT",))),
+    },
+    "attach-vs-destroy-ioas": {
+        (("idev1", ("ok",)), ("ioas1", ("EBUSY",))),
+        (("idev1", ("ENOENT",)), ("ioas1", ("ok",))),
+    },
+    "dma-owner-vs-bind": {
+        (("group0", ("EPERM",)), ("idev1", ("ok",))),
+        (("group0", ("ok",)), ("idev1", ("EPERM",))),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUTCOMES))
+def test_races_reach_every_outcome(name: str) -> None:
+    """Exhaustive exploration reaches both sides of each race, and nothing else."""
+    assert explored(name).outcomes == OUTCOMES[name]
