@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scenarios.iommufd import DIRECTORY, ORDER
-from scenarios.toml_scenario import ScenarioError, load, load_spec
+from scenarios.toml_scenario import ScenarioError, load, load_spec, parse
 from tests.model_support import requires_trylock_in_atomic
 
 USER = """
@@ -131,3 +134,53 @@ def test_bad_file_from_the_cli_is_exit_2(tmp_path: Path, cli) -> None:
 def test_missing_file_is_a_scenario_error(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read it"):
         load(tmp_path / "nope.toml")
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from(["ok", "EBUSY", "ioas1", "dev1", "M", "bind", "replace", "", "x"]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(["op", "device", "pt", "id", "as", "expect", "ioas", "g"]), inner
+        ),
+    ),
+    max_leaves=8,
+)
+_ops = st.lists(
+    st.dictionaries(
+        st.sampled_from(["op", "device", "pt", "id", "as", "expect", "dev_id", "pages"]), _scalars
+    ),
+    max_size=3,
+)
+_documents = st.fixed_dictionaries(
+    {"name": _scalars, "description": _scalars, "actors": st.dictionaries(_scalars.map(str), _ops)},
+    optional={
+        "objects": st.fixed_dictionaries(
+            {},
+            optional={
+                "ioas": st.lists(_scalars, max_size=2),
+                "groups": st.dictionaries(st.sampled_from(["g", "h"]), _values),
+                "maps": st.dictionaries(st.sampled_from(["ioas1", "x"]), _scalars),
+            },
+        ),
+        "setup": st.one_of(_ops, _values),
+        "other": _values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_documents)
+def test_any_document_is_a_spec_or_one_scenario_error(data: dict[str, Any]) -> None:
+    """Whatever the TOML holds, validation answers with a `Spec` or a one-line ScenarioError."""
+    try:
+        parse(Path("fuzz.toml"), data)
+    except ScenarioError as exc:
+        assert str(exc).startswith("fuzz.toml: ")
+        assert "\n" not in str(exc)
