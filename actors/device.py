@@ -52,6 +52,7 @@ from actors.iommu_core import (
     iommu_detach_group,
     iommu_device_claim_dma_owner,
     iommu_device_release_dma_owner,
+    iommu_group_has_isolated_msi,
     iommu_group_replace_domain,
 )
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
@@ -85,12 +86,17 @@ async def iommufd_device_destroy(obj: IommufdObject) -> None:
 async def iommufd_device_bind(ictx: IommufdCtx, dev: Device) -> IommufdDevice | ErrPtr:
     """``iommufd_device_bind()``: own the device's group for DMA and make its object."""
     # iommufd always sets IOMMU_CACHE because we offer no way for userspace to restore cache
-    # coherency (device_iommu_capable(IOMMU_CAP_CACHE_COHERENCY) holds for the mock).
+    # coherency (device_iommu_capable(IOMMU_CAP_CACHE_COHERENCY) holds for every model device).
     igroup = await iommufd_get_group(ictx, dev)
     if IS_ERR(igroup):
         return igroup
-    # The insecure-interrupt check (iommu_group_has_isolated_msi) does not apply to mock
-    # devices, the only devices the model has.
+    # For historical compat with VFIO the insecure interrupt path is allowed if the module
+    # parameter is set (allow_unsafe_interrupts, off here).
+    if not dev.mock and not await iommu_group_has_isolated_msi(igroup.group):
+        # out_group_put:
+        await iommufd_put_group(igroup)
+        return ERR_PTR(-errno.EPERM)
+
     rc = await iommu_device_claim_dma_owner(dev, ictx)
     if rc:
         # out_group_put:

@@ -57,7 +57,10 @@ class Device:
 
     name: str
     group: IommuGroup | None = None
+    #: a selftest mock device (``iommufd_selftest_is_mock_dev``), else a physical one
     mock: bool = True
+    #: the platform isolates this device's MSIs (``msi_device_has_isolated_msi``)
+    isolated_msi: bool = True
     #: IOMMU_CAP_ENFORCE_CACHE_COHERENCY (the selftest mock driver reports false)
     enforce_cache_coherency: bool = False
     #: reserved regions ``iommu_get_resv_regions()`` returns (the v6.6 mock has none)
@@ -144,6 +147,13 @@ async def __iommu_take_dma_ownership(group: IommuGroup, owner: Any) -> int:
     group.owner = owner
     group.owner_cnt += 1
     return 0
+
+
+async def iommu_group_has_isolated_msi(group: IommuGroup) -> bool:
+    """``iommu_group_has_isolated_msi()``: every device of the group, under group->mutex."""
+    async with group.mutex:
+        ret = all(dev.isolated_msi for dev in group.devices)
+    return ret
 
 
 async def iommu_device_claim_dma_owner(dev: Device, owner: Any) -> int:

@@ -171,5 +171,5 @@ async def group_release_dma_owner(dev: Device) -> OpResult:
 async def group_add_device(system: System, name: str, group: IommuGroup) -> Device | None:
     """A second device joins an existing iommu group (hotplug): ``iommu_group_add_device``."""
     with operation("iommu_group_add_device"):
-        dev = await system.device_add(name, group)
+        dev = await system.device_add(name, group, mock=False)
     return None if IS_ERR(dev) else dev

@@ -26,14 +26,17 @@ class System:
         self.groups.append(group)
         return group
 
-    async def device_add(self, name: str, group: IommuGroup | None = None) -> Device | ErrPtr:
+    async def device_add(
+        self, name: str, group: IommuGroup | None = None, mock: bool = True
+    ) -> Device | ErrPtr:
         """A device appears on the bus and the iommu core probes it into ``group`` (a new
-        group of its own when None): ``device_add`` -> ``iommu_probe_device``."""
+        group of its own when None): ``device_add`` -> ``iommu_probe_device``. ``mock`` is a
+        selftest mock device; the others are physical devices a driver such as VFIO binds."""
         if group is None:
             if not await kzalloc("iommu_group_alloc"):
                 return ERR_PTR(-errno.ENOMEM)
             group = self.new_group()
-        dev = Device(name=name)
+        dev = Device(name=name, mock=mock)
         rc = await iommu_group_add_device(group, dev)
         if rc:
             return ERR_PTR(rc)

@@ -194,7 +194,7 @@ def build_program(spec: Spec, on_result: ResultHook | None = None) -> Callable[[
             for group_devices in spec.groups.values():
                 group = s.new_group()
                 for dev_name in group_devices:
-                    dev = await s.device_add(dev_name, group)
+                    dev = await s.device_add(dev_name, group, mock=False)
                     if IS_ERR(dev):
                         raise InvariantViolation(f"setup: device_add({dev_name}) failed")
                     assert isinstance(dev, Device)

@@ -22,7 +22,7 @@ EXHAUSTIVE = {
     "selftest-device": 1,
     "replace-vs-destroy": 5132,
     "attach-vs-destroy-ioas": 10751,
-    "dma-owner-vs-bind": 5058,
+    "dma-owner-vs-bind": 5837,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
