@@ -60,8 +60,8 @@ class Event:
 
     ``kind`` is one of ``start`` (an actor's first step), ``begin``/``end`` (an operation),
     ``point`` (a shared-state access), ``acquire`` (an attempt), ``wait`` (the attempt found
-    the lock unavailable), ``acquired``, ``trylock-failed``, ``release``, ``fault``,
-    ``finding`` and ``done``. ``step`` is the number of the scheduling point that began
+    the lock unavailable), ``acquired``, ``trylock-failed``, ``release``, ``fault`` and
+    ``done``. ``step`` is the number of the scheduling point that began
     the step the event belongs to.
     """
 
@@ -82,6 +82,9 @@ class Finding:
     schedule: str
     title: str
     message: str
+    #: The actor that was running when it was found, and how many trace events came before.
+    actor: str = ""
+    position: int | None = field(default=None, eq=False)
     trace: tuple[Event, ...] | None = field(default=None, eq=False, repr=False)
 
     def to_json(self) -> dict[str, object]:

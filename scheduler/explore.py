@@ -16,7 +16,7 @@ from attrs import frozen
 
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
-from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
+from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, RawFinding
 from scheduler.schedule import Schedule, ScheduleError
 from scheduler.strategies import Replay, make_strategy
 
@@ -102,16 +102,7 @@ def explore(
             seen.add(raw.key)
             runs = [contributors[i] for i in raw.executions] + [choices]
             schedule = Schedule.build(name, options, runs)
-            findings.append(
-                Finding(
-                    raw.kind,
-                    raw.classes,
-                    str(schedule),
-                    raw.title,
-                    raw.message,
-                    tuple(ex.trace) if ex.trace is not None else None,
-                )
-            )
+            findings.append(_finding(raw, str(schedule), ex.trace))
         count += 1
     return ExploreResult(
         name,
@@ -150,10 +141,21 @@ def replay(
     for raw in ex.findings:
         if raw.key not in seen:
             seen.add(raw.key)
-            findings.append(
-                Finding(raw.kind, raw.classes, text, raw.title, raw.message, tuple(ex.trace))
-            )
+            findings.append(_finding(raw, text, ex.trace))
     return ReplayResult(text, tuple(findings), tuple(ex.trace), tuple(ex.actor_names))
+
+
+def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Finding:
+    return Finding(
+        raw.kind,
+        raw.classes,
+        schedule,
+        raw.title,
+        raw.message,
+        raw.actor,
+        raw.position,
+        tuple(trace) if trace is not None else None,
+    )
 
 
 def _program_name(program: ProgramFn) -> str:

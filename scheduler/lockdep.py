@@ -180,9 +180,8 @@ class Lockdep:
         if needed:
             lines += [
                 "",
-                "the dependency edges were recorded in executions "
-                + ", ".join(f"#{i + 1}" for i in [*needed, self.execution])
-                + " of this exploration: the replay line runs them all, in order",
+                f"the dependency edges were recorded in {len(needed) + 1} executions of this "
+                "exploration: the replay line runs them all, in order, into one lock graph",
             ]
         title = "possible circular locking dependency: " + " -> ".join([*cycle, cycle[0]])
         return RawFinding(

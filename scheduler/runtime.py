@@ -131,6 +131,8 @@ class RawFinding:
     message: str
     #: Earlier executions whose lock-graph edges this finding needs (lockdep reports).
     executions: tuple[int, ...] = ()
+    actor: str = ""
+    position: int | None = None
 
 
 _current: Execution | None = None
@@ -150,10 +152,6 @@ def instance_name(class_name: str) -> str:
     n = _current.instances.get(class_name, 0) + 1
     _current.instances[class_name] = n
     return class_name if n == 1 else f"{class_name}#{n}"
-
-
-def _abort_fails(_: object) -> trio.lowlevel.Abort:
-    return trio.lowlevel.Abort.FAILED
 
 
 def model_where(skip_frames: int = 2) -> str:
@@ -247,9 +245,14 @@ class Execution:
         async with trio.open_nursery() as nursery:
             for actor in self.actors:
                 nursery.start_soon(self._actor_main, actor, name=actor.name)
-            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
-            self._hand_to(self._choose(list(self.actors)))
-            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+            await trio.lowlevel.wait_task_rescheduled(self._cancelled)
+            try:
+                self._hand_to(self._choose(list(self.actors)))
+            except ScheduleMismatch as exc:
+                self.error = exc.error
+                self._abort(None)
+                return
+            await trio.lowlevel.wait_task_rescheduled(self._cancelled)
 
     async def _actor_main(self, actor: Actor) -> None:
         actor.task = trio.lowlevel.current_task()
@@ -257,17 +260,19 @@ class Execution:
         if self._parked == len(self.actors):
             trio.lowlevel.reschedule(self._root)
         try:
-            await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+            await trio.lowlevel.wait_task_rescheduled(self._cancelled)
             self.event(actor, "start")
             actor.operations.append((actor.name, 0))
             await actor.fn()
             self.operation_end(actor)
+            actor.done = True
+            self.event(actor, "done")
+            self._after_done(actor)
         except ExecutionAborted:
             return
         except ScheduleMismatch as exc:
             self.error = exc.error
             self._abort(actor)
-            return
         except InvariantViolation as exc:
             self.report(
                 "invariant",
@@ -277,7 +282,6 @@ class Execution:
                 _invariant_text(f"{actor.name} ({actor.operation})", exc),
             )
             self._abort(actor)
-            return
         except Exception as exc:
             where = _model_frames(exc)
             self.report(
@@ -288,9 +292,9 @@ class Execution:
                 _exception_text(actor, exc, where),
             )
             self._abort(actor)
-            return
-        actor.done = True
-        self.event(actor, "done")
+
+    def _after_done(self, actor: Actor) -> None:
+        """``actor`` returned: hand over to the next actor, end the phase, or deadlock."""
         runnable = [a for a in self.actors if a.runnable()]
         if runnable:
             self._hand_to(self._choose(runnable))
@@ -299,6 +303,12 @@ class Execution:
         else:
             self._deadlock(actor)
             self._abort(actor)
+
+    def _cancelled(self, _: object) -> trio.lowlevel.Abort:
+        """Trio cancels a parked task only when the runtime itself crashed: unwind quietly,
+        so that the crash surfaces from ``trio.run`` instead of hanging the nursery."""
+        self.aborted = True
+        return trio.lowlevel.Abort.SUCCEEDED
 
     async def switch(self, actor: Actor, footprint: Footprint) -> None:
         """A scheduling point of the running ``actor``, whose next step touches ``footprint``.
@@ -329,7 +339,7 @@ class Execution:
         if chosen is actor:
             return
         self._hand_to(chosen)
-        await trio.lowlevel.wait_task_rescheduled(_abort_fails)
+        await trio.lowlevel.wait_task_rescheduled(self._cancelled)
 
     def _choose(self, runnable: list[Actor], running: Actor | None = None) -> Actor:
         if len(runnable) == 1:
@@ -347,14 +357,16 @@ class Execution:
         assert actor.task is not None
         trio.lowlevel.reschedule(actor.task)
 
-    def _abort(self, running: Actor) -> None:
-        """End the execution early: resume every parked actor with `ExecutionAborted`."""
+    def _abort(self, running: Actor | None) -> None:
+        """End the execution early: resume every parked actor with `ExecutionAborted`, and
+        the root task unless it is the one running (``running`` is None)."""
         self.aborted = True
         for actor in self.actors:
             if actor is not running and not actor.done and actor.task is not None:
                 trio.lowlevel.reschedule(actor.task, outcome.Error(ExecutionAborted()))
-        assert self._root is not None
-        trio.lowlevel.reschedule(self._root)
+        if running is not None:
+            assert self._root is not None
+            trio.lowlevel.reschedule(self._root)
 
     def _deadlock(self, running: Actor) -> None:
         from scheduler.deadlock import deadlock_report
@@ -384,9 +396,15 @@ class Execution:
         self.add(RawFinding(kind, classes, key, title, message, executions))
 
     def add(self, finding: RawFinding) -> None:
+        """Record a finding with where it happened: the running actor and the trace position.
+
+        Findings are not trace events: a lockdep report depends on the edges that earlier
+        executions recorded, while the trace depends only on the choices, so that a replay's
+        trace equals the original's event for event.
+        """
+        finding.actor = self.running.name if self.running is not None else ""
+        finding.position = len(self.trace) if self.trace is not None else None
         self.findings.append(finding)
-        if self.trace is not None and self.running is not None:
-            self.event(self.running, "finding", finding.kind, finding.title)
 
     # -- the operations locks and model code call -------------------------------------
 
@@ -405,7 +423,7 @@ class Execution:
             raise RuntimeError(f"{lock.label()} used after its object was freed")
         key = lock.cls.key(subclass)
         site = self.site(actor)
-        if lock.sleeping and actor.atomic:
+        if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
         self.event(actor, "acquire", lock.name, _mode(write, trylock))
         if self.lockdep is not None and not trylock:
@@ -436,6 +454,8 @@ class Execution:
             return
         actor = self.running
         assert actor is not None
+        if lock.freed:
+            raise RuntimeError(f"{lock.label()} released after its object was freed")
         for i in range(len(actor.held) - 1, -1, -1):
             held = actor.held[i]
             if held.lock is lock and held.read != write:

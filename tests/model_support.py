@@ -6,36 +6,13 @@ import functools
 from collections.abc import Awaitable, Callable
 
 import attrs
-import pytest
 
 from actors import invariants
 from actors.system import System
 from scenarios.iommufd import DIRECTORY
 from scenarios.spec import Op, build_program, errno_name
 from scenarios.toml_scenario import load_spec
-from scheduler import ExploreResult, LockClass, Program, RwSem, SpinLock, explore
-
-
-def _trylock_under_spinlock_is_clean() -> bool:
-    """``iommufd_get_object`` trylocks destroy_rwsem under the objects xa_lock, which the
-    kernel allows (a trylock never sleeps). The model tests need a runtime that agrees."""
-    spin, sem = SpinLock(LockClass("probe-spin")), RwSem(LockClass("probe-sem"))
-
-    def program() -> Program:
-        async def actor() -> None:
-            async with spin:
-                if await sem.down_read_trylock():
-                    await sem.up_read()
-
-        return Program({"t": actor})
-
-    return explore(program, scenario="probe").clean
-
-
-requires_trylock_in_atomic = pytest.mark.skipif(
-    not _trylock_under_spinlock_is_clean(),
-    reason="the runtime reports a trylock under a spinlock as sleep-in-atomic",
-)
+from scheduler import ExploreResult, Program, explore
 
 
 def run_script(script: Callable[[System], Awaitable[None]]) -> System:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import networkx as nx
 
 from scenarios.iommufd import SCENARIOS
-from tests.model_support import CAPPED, explored, requires_trylock_in_atomic
-
-pytestmark = requires_trylock_in_atomic
+from tests.model_support import CAPPED, explored
 
 IOAS_MUTEX = "&ioas->mutex"
 IGROUP = "&igroup->lock"

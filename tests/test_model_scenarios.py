@@ -13,9 +13,7 @@ import pytest
 import scenarios
 from scenarios.iommufd import ORDER, SCENARIOS
 from scheduler import explore
-from tests.model_support import explored, requires_trylock_in_atomic
-
-pytestmark = requires_trylock_in_atomic
+from tests.model_support import explored
 
 #: scenario -> executions of an exhaustive dfs on the merged model
 EXHAUSTIVE = {

@@ -12,9 +12,7 @@ from actors import ops
 from actors.kernel import IS_ERR
 from actors.ops import PhysDevice
 from actors.system import System
-from tests.model_support import requires_trylock_in_atomic, run_script
-
-pytestmark = requires_trylock_in_atomic
+from tests.model_support import run_script
 
 ENOENT, EBUSY, EINVAL = -errno.ENOENT, -errno.EBUSY, -errno.EINVAL
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from scenarios.iommufd import DIRECTORY, ORDER
 from scenarios.toml_scenario import ScenarioError, load, load_spec, parse
-from tests.model_support import requires_trylock_in_atomic
 
 USER = """
 name = "my-replace"
@@ -57,14 +56,12 @@ def test_expect_is_errno_values(tmp_path: Path) -> None:
     assert spec.groups == {"g": ("dev1",)}
 
 
-@requires_trylock_in_atomic
 def test_user_file_runs_from_the_cli(tmp_path: Path, cli) -> None:
     path = write(tmp_path, USER)
     done = cli("explore", str(path), "--strategy", "random", "--executions", "50")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@requires_trylock_in_atomic
 def test_unaccepted_result_is_a_finding(tmp_path: Path) -> None:
     from scheduler import explore
 

@@ -61,7 +61,7 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
             "",
             f"replay: lockstep replay {finding.schedule}",
             "",
-            render(shown.trace, shown.actors),
+            render(shown.trace, shown.actors, shown.findings),
             "",
         ]
     )
@@ -178,7 +178,7 @@ def replay_command(schedule: str, as_json: bool) -> None:
         for i, finding in enumerate(result.findings, 1):
             lines.append(_finding_text(i, count, finding, result))
         if not result.findings:
-            lines += [render(result.trace, result.actors), ""]
+            lines += [render(result.trace, result.actors, result.findings), ""]
         click.echo("\n".join(lines).rstrip() + "\n", nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
@@ -193,7 +193,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
     except SystemExit as exc:
         return int(exc.code or 0)
-    except click.exceptions.NoArgsIsHelp as exc:
+    except click.exceptions.NoArgsIsHelpError as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         return EXIT_BAD_INPUT
     except click.UsageError as exc:

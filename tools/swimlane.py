@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scheduler import Event
+from scheduler import Event, Finding
 
 _WIDTH = 30
 
@@ -40,8 +40,30 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def render(trace: Sequence[Event], actors: Sequence[str], width: int = _WIDTH) -> str:
-    """The swimlane of ``trace`` as plain ASCII, with the locks each actor holds at the end."""
+def _with_findings(trace: Sequence[Event], findings: Sequence[Finding]) -> list[Event]:
+    """The trace with a ``!! kind`` row where each finding was reported."""
+    rows = list(trace)
+    placed = sorted(
+        (f for f in findings if f.position is not None),
+        key=lambda f: f.position or 0,
+        reverse=True,
+    )
+    for finding in placed:
+        at = finding.position or 0
+        step = rows[at - 1].step if at else 0
+        rows.insert(at, Event(step, finding.actor, "finding", finding.kind))
+    return rows
+
+
+def render(
+    trace: Sequence[Event],
+    actors: Sequence[str],
+    findings: Sequence[Finding] = (),
+    width: int = _WIDTH,
+) -> str:
+    """The swimlane of ``trace`` as plain ASCII, each finding marked where it was reported,
+    and the locks each actor holds at the end."""
+    trace = _with_findings(trace, findings)
     columns = list(actors) + [e.actor for e in trace if e.actor not in actors]
     columns = list(dict.fromkeys(columns))
     col = {name: i for i, name in enumerate(columns)}

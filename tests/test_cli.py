@@ -1,0 +1,159 @@
+"""The `lockstep` command as a user runs it: reports, replay lines, exit status, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tools.cli import run
+
+from .conftest import run_cli
+
+REPLAY = re.compile(r"^replay: lockstep replay (\S+)$", re.M)
+
+
+def lockstep(capsys, *args):
+    code = run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def blocks(text):
+    """The finding blocks of a report, without their numbered header lines."""
+    parts = re.split(r"^=== finding \d+ of \d+: ", text, flags=re.M)[1:]
+    return [part.split("\n", 1)[1].rstrip("\n") for part in parts]
+
+
+def test_explore_abba_reports_the_inversion_and_the_deadlock(capsys):
+    code, out, err = lockstep(capsys, "explore", "abba")
+    assert code == 1 and err == ""
+    assert out.startswith("abba: 68 executions (dfs, exhausted), 2 findings")
+    assert "WARNING: possible circular locking dependency detected" in out
+    assert "the existing dependency chain (in reverse order) is:" in out
+    assert "Possible unsafe locking scenario:" in out and "*** DEADLOCK ***" in out
+    assert "wait-for cycle:" in out
+    assert "t1 waits for (B), held by t2" in out and "t2 waits for (A), held by t1" in out
+    assert len(REPLAY.findall(out)) == 2
+    assert " step | t1" in out and "!! deadlock" in out
+
+
+def test_replay_reproduces_each_finding_identically(capsys):
+    _, out, _ = lockstep(capsys, "explore", "abba")
+    explored = blocks(out)
+    for line in REPLAY.findall(out):
+        code, replayed, err = lockstep(capsys, "replay", line)
+        assert code == 1 and err == ""
+        block = next(b for b in explored if f"replay: lockstep replay {line}\n" in b)
+        assert block in blocks(replayed)
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_one_random_execution_reports_the_inversion_for_every_seed(capsys, seed):
+    code, out, _ = lockstep(
+        capsys,
+        "explore",
+        "abba",
+        "--strategy",
+        "random",
+        "--executions",
+        "1",
+        "--seed",
+        str(seed),
+        "--json",
+    )
+    result = json.loads(out)
+    assert code == 1 and result["executions"] == 1
+    assert ["A", "B"] in [
+        sorted(f["classes"]) for f in result["findings"] if f["kind"] == "circular-dependency"
+    ]
+
+
+def test_json_output(capsys):
+    code, out, _ = lockstep(capsys, "explore", "aa", "--json")
+    result = json.loads(out)
+    assert code == 1
+    assert result["scenario"] == "aa" and result["strategy"] == "dfs"
+    assert result["executions"] == 1 and result["exhausted"] is True
+    [finding] = result["findings"]
+    assert finding["kind"] == "recursive-locking" and finding["classes"] == ["A"]
+    assert finding["schedule"] == "ls1:aa:-:-"
+    assert "possible recursive locking detected" in finding["message"]
+
+
+def test_a_clean_scenario_exits_zero(capsys):
+    code, out, _ = lockstep(capsys, "explore", "nested-ok")
+    assert code == 0
+    assert out == "nested-ok: 36 executions (dfs, exhausted), 0 findings\n"
+
+
+def test_list_shows_every_scenario_with_a_description(capsys):
+    code, out, _ = lockstep(capsys, "list")
+    assert code == 0
+    for name in [
+        "abba",
+        "abbcca",
+        "aa",
+        "nested-ok",
+        "rwsem-reader-writer",
+        "held-at-return",
+        "bad-unlock",
+        "sleep-in-atomic",
+    ]:
+        assert re.search(rf"^{name}\s+\S", out, re.M)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["explore", "nope"], "unknown scenario 'nope'"),
+        (["explore", "abba", "--strategy", "bfs"], "'bfs' is not one of"),
+        (["explore", "abba", "--executions", "0"], "0 is not in the range"),
+        (["explore", "abba", "--seed", "x"], "'x' is not a valid integer"),
+        (["explore"], "Missing argument 'SCENARIO'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["replay", "garbage"], "malformed schedule 'garbage'"),
+        (["replay", "ls2:abba:-:0"], "unsupported schedule version"),
+        (["replay", "ls1:nope:-:0"], "unknown scenario 'nope'"),
+        (["replay", "ls1:abba:-:7"], "choice 1 is actor 7"),
+        (["replay", "ls1:abba:-:0x40"], "ended after"),
+        (["replay", "ls1:abba:-:-"], "it ends after 0 choices"),
+        (["replay", "ls1:abba:color=red:0x5"], "does not know: 'color'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    code, out, err = lockstep(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("lockstep: error: ")
+    assert message in err
+
+
+def test_same_seed_gives_byte_identical_output_across_hash_seeds():
+    args = ["explore", "abbcca", "--strategy", "random", "--executions", "60", "--seed", "5"]
+    first = run_cli(*args, env={"PYTHONHASHSEED": "0"})
+    second = run_cli(*args, env={"PYTHONHASHSEED": "4242"})
+    assert first.returncode == second.returncode == 1
+    assert first.stderr == second.stderr == ""
+    assert first.stdout == second.stdout
+    assert "deadlock" in first.stdout
+
+
+def test_replay_in_another_process_gives_the_identical_trace(capsys):
+    _, out, _ = lockstep(
+        capsys,
+        "explore",
+        "rwsem-reader-writer",
+        "--strategy",
+        "random",
+        "--executions",
+        "200",
+        "--seed",
+        "1",
+    )
+    line = next(line for line in REPLAY.findall(out) if "." in line.split(":")[-1])
+    here = lockstep(capsys, "replay", line)[1]
+    there = run_cli("replay", line, env={"PYTHONHASHSEED": "99"})
+    assert there.returncode == 1
+    assert there.stdout == here

@@ -1,0 +1,268 @@
+"""The runtime: one runnable actor at a time, findings from model code, setup and checks."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from scheduler import (
+    InvariantViolation,
+    LockClass,
+    Mutex,
+    Program,
+    SpinLock,
+    debug_check_no_locks_freed,
+    explore,
+    fault_point,
+    lockdep_assert_held,
+    lockdep_assert_not_held,
+    might_sleep,
+    operation,
+    point,
+    replay,
+)
+from scheduler.runtime import DEFAULT_STEP_BOUND, Execution
+from scheduler.strategies import RandomWalk
+
+
+def kinds(result):
+    return sorted(f.kind for f in result.findings)
+
+
+def counter_program(log):
+    """Two actors increment a shared counter with a read and a write point: lost updates."""
+
+    def program():
+        state = {"n": 0}
+
+        def inc():
+            async def actor():
+                await point("n", write=False)
+                value = state["n"]
+                await point("n")
+                state["n"] = value + 1
+
+            return actor
+
+        def check():
+            log.append(state["n"])
+
+        return Program({"a": inc(), "b": inc()}, check=check)
+
+    return program
+
+
+def test_dfs_explores_every_interleaving_of_a_racy_counter():
+    log = []
+    result = explore(counter_program(log), scenario="counter")
+    assert result.exhausted and result.clean
+    assert set(log) == {1, 2}, "the lost update is reached"
+    assert result.executions == len(log)
+
+
+class OneRunnable(trio.abc.Instrument):
+    """Once armed (by the first actor's first step), whenever a task runs no other task may
+    be waiting to run: trio's run queue never holds a choice."""
+
+    def __init__(self):
+        self.runnable = set()
+        self.armed = False
+        self.steps = 0
+        self.crowded = 0
+
+    def task_scheduled(self, task):
+        self.runnable.add(task)
+
+    def before_task_step(self, task):
+        self.runnable.discard(task)
+        if self.armed:
+            self.steps += 1
+            self.crowded += bool(self.runnable)
+
+
+def test_at_most_one_task_is_runnable_at_every_point(monkeypatch):
+    instrument = OneRunnable()
+    real_run = trio.run
+
+    def run_with_instrument(fn, *args, **kwargs):
+        return real_run(fn, *args, instruments=[instrument], **kwargs)
+
+    def program():
+        inner = counter_program([])()
+
+        async def first():
+            instrument.armed = True
+            await inner.actors["a"]()
+
+        return Program({"a": first, "b": inner.actors["b"]}, check=inner.check)
+
+    monkeypatch.setattr(trio, "run", run_with_instrument)
+    for seed in range(5):
+        Execution(program, RandomWalk(seed).next_chooser()).run()
+        instrument.armed = False
+    assert instrument.steps > 10
+    assert instrument.crowded == 0
+
+
+def test_setup_runs_alone_before_the_actors_and_check_reports_invariants():
+    order = []
+
+    def program():
+        async def setup():
+            order.append("setup")
+            await point("x")
+
+        async def a():
+            order.append("a")
+
+        def check():
+            raise InvariantViolation("refcount is 2, expected 1")
+
+        return Program({"a": a}, setup=setup, check=check)
+
+    result = explore(program, scenario="setup")
+    assert order == ["setup", "a"]
+    assert kinds(result) == ["invariant"]
+    assert "refcount is 2, expected 1" in result.findings[0].message
+
+
+def test_an_exception_in_model_code_is_a_finding_with_its_schedule():
+    def program():
+        m = Mutex(LockClass("M"))
+
+        async def a():
+            async with m:
+                raise ValueError("boom")
+
+        async def b():
+            async with m:
+                pass
+
+        return {"a": a, "b": b}
+
+    result = explore(program, scenario="boom")
+    assert kinds(result) == ["exception"]
+    finding = result.findings[0]
+    assert "ValueError: boom" in finding.message
+    assert replay(program, finding.schedule).findings[0].message == finding.message
+
+
+def test_a_livelock_hits_the_step_bound():
+    def program():
+        async def spin():
+            while True:
+                await point("flag", write=False)
+
+        return {"spin": spin}
+
+    result = explore(program, scenario="spin", step_bound=50)
+    assert kinds(result) == ["step-bound"]
+    assert DEFAULT_STEP_BOUND > 50
+
+
+def test_asserts_held_and_not_held():
+    def program():
+        m = Mutex(LockClass("&igroup->lock"))
+
+        async def a():
+            lockdep_assert_held(m)
+            async with m:
+                lockdep_assert_held(m)
+                lockdep_assert_not_held(m)
+
+        return {"a": a}
+
+    result = explore(program, scenario="asserts")
+    assert sorted((f.kind, f.classes) for f in result.findings) == [
+        ("assert-held", ("&igroup->lock",)),
+        ("assert-not-held", ("&igroup->lock",)),
+    ]
+
+
+def test_freeing_a_held_lock_and_using_it_after():
+    def program():
+        m = Mutex(LockClass("&obj->destroy_rwsem"))
+
+        async def a():
+            async with m:
+                debug_check_no_locks_freed(m)
+
+        return {"a": a}
+
+    result = explore(program, scenario="freed")
+    assert kinds(result) == ["exception", "held-lock-freed"]
+
+
+def test_operations_report_locks_held_when_returning_to_user_space():
+    def program():
+        m = Mutex(LockClass("&ioas->mutex"))
+
+        async def a():
+            with operation("IOMMU_HWPT_ALLOC"):
+                await m.lock()
+            await m.unlock()
+
+        return {"a": a}
+
+    result = explore(program, scenario="leak")
+    assert [(f.kind, f.classes) for f in result.findings] == [("held-at-return", ("&ioas->mutex",))]
+    assert "IOMMU_HWPT_ALLOC" in result.findings[0].message
+
+
+def test_might_sleep_under_a_spinlock():
+    def program():
+        s = SpinLock(LockClass("&ictx->objects.xa_lock"))
+
+        async def a():
+            async with s:
+                might_sleep()
+
+        return {"a": a}
+
+    result = explore(program, scenario="atomic")
+    assert [(f.kind, f.classes) for f in result.findings] == [
+        ("sleep-in-atomic", ("&ictx->objects.xa_lock",))
+    ]
+
+
+def test_fault_points_are_scheduling_points_that_fail_only_when_asked():
+    def program():
+        async def a():
+            assert not await fault_point("kzalloc", 12)
+
+        return {"a": a, "b": a}
+
+    result = explore(program, scenario="faults")
+    assert result.clean and result.executions > 1
+    ex = Execution(program, RandomWalk(0).next_chooser(), fail_nth=1)
+    ex.run()
+    assert [f.kind for f in ex.findings] == ["exception"]
+
+
+def test_lock_statistics_say_who_holds_and_waits():
+    seen = []
+
+    def program():
+        m = Mutex(LockClass("M"), "m0")
+
+        async def a():
+            async with m:
+                await point("x")
+                seen.append(m.statistics())
+
+        async def b():
+            async with m:
+                pass
+
+        return {"a": a, "b": b}
+
+    explore(program, scenario="stats")
+    assert {s.holders for s in seen} == {("a",)}
+    assert {s.waiters for s in seen} == {(), ("b",)}
+
+
+def test_lock_calls_outside_an_execution_are_a_clear_error():
+    m = Mutex(LockClass("M"))
+
+    with pytest.raises(RuntimeError, match="no lockstep execution is running"):
+        trio.run(m.lock)
