@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import trio
 
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, copy_to_user, kzalloc
 from scheduler import (
@@ -30,6 +29,7 @@ from scheduler import (
     LockClass,
     RwSem,
     SpinLock,
+    current_actor,
     debug_check_no_locks_freed,
     fault_point,
     point,
@@ -72,8 +72,8 @@ class IommufdObject:
     destroy_rwsem: RwSem
     #: the object this one is embedded in (hwpt, ioas, idev, selftest object)
     container: Any = None
-    #: trio task that allocated it; only that task may use it before finalize (I2)
-    creator: Any = None
+    #: the actor that allocated it; only that actor may use it before finalize (I2)
+    creator: str = ""
     finalized: bool = False
     freed: bool = False
 
@@ -195,7 +195,7 @@ async def _iommufd_object_alloc(ictx: IommufdCtx, type_: ObjType) -> IommufdObje
         id=new_id,
         users=1,
         destroy_rwsem=RwSem(destroy_rwsem_class(type_), name=f"{name}.destroy_rwsem"),
-        creator=trio.lowlevel.current_task(),
+        creator=current_actor(),
     )
 
 
@@ -247,9 +247,10 @@ async def iommufd_lock_obj(obj: IommufdObject) -> bool:
         await obj.destroy_rwsem.up_read()
         return False
     obj.users += 1
-    if not obj.finalized and obj.creator is not trio.lowlevel.current_task():
+    if not obj.finalized and obj.creator != current_actor():
         raise InvariantViolation(
-            f"unfinalized object {obj.name} used by a thread other than its creator (I2)"
+            f"unfinalized object {obj.name} used by {current_actor()}, not by its creator "
+            f"{obj.creator} (I2)"
         )
     return True
 

@@ -10,6 +10,7 @@ from scheduler.locks import LockClass, LockStatistics, Mutex, RwSem, SpinLock
 from scheduler.runtime import (
     InvariantViolation,
     Program,
+    current_actor,
     debug_check_no_locks_freed,
     fault_point,
     lockdep_assert_held,
@@ -37,6 +38,7 @@ __all__ = [
     "ScheduleError",
     "Site",
     "SpinLock",
+    "current_actor",
     "debug_check_no_locks_freed",
     "explore",
     "fault_point",

@@ -584,6 +584,13 @@ def operation(name: str) -> Iterator[None]:
         ex.event(actor, "end", name)
 
 
+def current_actor() -> str:
+    """The name of the actor whose code is running (the kernel's ``current``)."""
+    actor = current().running
+    assert actor is not None
+    return actor.name
+
+
 def might_sleep() -> None:
     """Mark a point that may sleep (a GFP_KERNEL allocation): a bug in atomic context."""
     ex = current()

@@ -111,7 +111,7 @@ def test_list_shows_every_scenario_with_a_description(capsys):
         (["explore", "abba", "--strategy", "bfs"], "'bfs' is not one of"),
         (["explore", "abba", "--executions", "0"], "0 is not in the range"),
         (["explore", "abba", "--seed", "x"], "'x' is not a valid integer"),
-        (["explore"], "Missing argument 'SCENARIO'"),
+        (["explore", "no/such/file.toml"], "no/such/file.toml"),
         (["frobnicate"], "No such command 'frobnicate'"),
         (["replay", "garbage"], "malformed schedule 'garbage'"),
         (["replay", "ls2:abba:-:0"], "unsupported schedule version"),
@@ -157,3 +157,20 @@ def test_replay_in_another_process_gives_the_identical_trace(capsys):
     there = run_cli("replay", line, env={"PYTHONHASHSEED": "99"})
     assert there.returncode == 1
     assert there.stdout == here
+
+
+def test_a_users_own_toml_scenario_runs_and_its_replay_line_finds_the_file(capsys, tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        'name = "mine"\ndescription = "one device replaces between two IOASes"\n'
+        '[objects]\nioas = ["ioas1", "ioas2"]\ngroups = { group0 = ["dev1"] }\n'
+        '[[setup]]\nop = "bind"\ndevice = "dev1"\n'
+        '[[setup]]\nop = "attach"\ndevice = "dev1"\npt = "ioas1"\n'
+        '[actors]\n"idev1" = [{ op = "replace", device = "dev1", pt = "ioas2" }]\n'
+    )
+    code, out, err = lockstep(capsys, "explore", str(path), "--json")
+    assert code == 0 and err == ""
+    assert json.loads(out)["scenario"] == str(path)
+    code, out, err = lockstep(capsys, "replay", f"ls1:{path}:-:-")
+    assert code == 0 and err == ""
+    assert "replace" in out

@@ -6,9 +6,11 @@ Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a trace
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 
+import attrs
 import click
 
 import scenarios
@@ -18,6 +20,9 @@ from scheduler.runtime import DEFAULT_STEP_BOUND
 from tools.swimlane import render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+#: The scenario the main command explores when none is named.
+DEFAULT_SCENARIO = "replace-vs-destroy"
+_FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 
 
 class BadInput(Exception):
@@ -25,13 +30,20 @@ class BadInput(Exception):
 
 
 def _scenario(name: str) -> Scenario:
+    """A registered scenario by name, or a scenario file (``*.toml``) by path. A file's
+    scenario is named by its path, so that its replay line finds the file again."""
     if name.endswith(".toml"):
         from scenarios import toml_scenario
 
+        if not _FILE_NAME.match(name):
+            raise BadInput(
+                f"{name}: a scenario file's path may hold only letters, digits and _ . + / -"
+            )
         try:
-            return toml_scenario.load(name)
+            scenario = toml_scenario.load(name)
         except toml_scenario.ScenarioError as exc:
             raise BadInput(str(exc)) from None
+        return attrs.evolve(scenario, name=name)
     try:
         return scenarios.get(name)
     except KeyError as exc:
@@ -98,7 +110,7 @@ def list_command() -> None:
 
 
 @main.command("explore")
-@click.argument("scenario")
+@click.argument("scenario", default=DEFAULT_SCENARIO)
 @click.option(
     "--strategy",
     type=click.Choice(["dfs", "random"]),
@@ -129,7 +141,8 @@ def explore_command(
     step_bound: int,
     as_json: bool,
 ) -> None:
-    """Explore SCENARIO (a name from `lockstep list`, or a .toml file)."""
+    """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
+    replace-vs-destroy)."""
     chosen = _scenario(scenario)
     result = explore(
         chosen.program,
