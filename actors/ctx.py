@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, copy_to_user, kzalloc
+from actors.variant import MERGED, Variant
 from scheduler import (
     InvariantViolation,
     LockClass,
@@ -51,8 +52,11 @@ class ObjType(enum.Enum):
     SELFTEST = "selftest"
 
 
-def destroy_rwsem_class(type_: ObjType) -> LockClass:
-    """The lockdep class of ``obj->destroy_rwsem``: one per object type, ``obj_keys[type]``."""
+def destroy_rwsem_class(type_: ObjType, variant: Variant = MERGED) -> LockClass:
+    """The lockdep class of ``obj->destroy_rwsem``: one per object type, ``obj_keys[type]``
+    (v6 15/19); before it, ``init_rwsem()`` gave every object the one class (variant B5)."""
+    if variant.shared_destroy_rwsem_class:
+        return LockClass("&obj->destroy_rwsem")
     return LockClass(f"&obj->destroy_rwsem/{type_.value}")
 
 
@@ -150,6 +154,8 @@ class IommufdCtx:
     )
     #: ``ictx->vfio_ioas``: the VFIO compatibility IOAS, cleared when it is destroyed
     vfio_ioas: Any = None
+    #: which historical mistakes the model makes (model-only; `MERGED`: none)
+    variant: Variant = MERGED
 
     async def xa_alloc(self) -> int:
         """``xa_alloc(&ictx->objects, &obj->id, XA_ZERO_ENTRY, xa_limit_31b)``: reserve the
@@ -194,7 +200,7 @@ async def _iommufd_object_alloc(ictx: IommufdCtx, type_: ObjType) -> IommufdObje
         type=type_,
         id=new_id,
         users=1,
-        destroy_rwsem=RwSem(destroy_rwsem_class(type_), name=f"{name}.destroy_rwsem"),
+        destroy_rwsem=RwSem(destroy_rwsem_class(type_, ictx.variant), name=f"{name}.destroy_rwsem"),
         creator=current_actor(),
     )
 
@@ -224,9 +230,10 @@ async def iommufd_object_abort(ictx: IommufdCtx, obj: IommufdObject) -> None:
 
 async def iommufd_object_abort_and_destroy(ictx: IommufdCtx, obj: IommufdObject) -> None:
     """``iommufd_object_abort_and_destroy()``: the type's ``.abort`` (else ``.destroy``), then
-    abort. Since v6 10/19 a hwpt has ``.abort``, which runs under the caller's ioas->mutex."""
+    abort. Since v6 10/19 a hwpt has ``.abort``, which runs under the caller's ioas->mutex;
+    before it (variant B2) the hwpt destroy op ran there and took ioas->mutex again."""
     ops = iommufd_object_ops[obj.type]
-    if ops.abort is not None:
+    if ops.abort is not None and not ictx.variant.abort_via_destroy:
         await ops.abort(obj)
     else:
         await ops.destroy(obj)
@@ -337,9 +344,33 @@ async def iommufd_object_deref_user(ictx: IommufdCtx, obj: IommufdObject) -> Non
 
 async def iommufd_destroy(ictx: IommufdCtx, id_: int) -> int:
     """``iommufd_destroy()``: the IOMMU_DESTROY ioctl (v6.6 form, no refcount elevation)."""
+    if ictx.variant.destroy_elevates_refcount:
+        return await _iommufd_destroy_elevated(ictx, id_)
     obj = await iommufd_object_remove(ictx, id_, False)
     if IS_ERR(obj):
         return obj.rc
+    await iommufd_object_ops[obj.type].destroy(obj)
+    kfree_object(obj)
+    return 0
+
+
+async def _iommufd_destroy_elevated(ictx: IommufdCtx, id_: int) -> int:
+    """``iommufd_destroy()`` before "iommufd: IOMMUFD_DESTROY should not increase the
+    refcount" (99f98a7c0d69, variant B0): ``iommufd_get_object``, ``iommufd_ref_to_users``
+    (``up_read`` but keep the users reference), then ``iommufd_object_destroy_user``, -EBUSY
+    if that fails. Between the ``up_read`` and the ``down_write`` the elevated users count
+    is covered by no destroy_rwsem, so a kernel-side destroy_user of the same object fails
+    and WARNs."""
+    obj = await iommufd_get_object(ictx, id_, ObjType.ANY)
+    if IS_ERR(obj):
+        return obj.rc
+    # iommufd_ref_to_users(): iommufd_lock_obj() obtains users as well
+    await obj.destroy_rwsem.up_read()
+    await obj.destroy_rwsem.down_write()
+    ret = await iommufd_object_remove(ictx, obj.id, True)
+    await obj.destroy_rwsem.up_write()
+    if IS_ERR(ret):
+        return -errno.EBUSY
     await iommufd_object_ops[obj.type].destroy(obj)
     kfree_object(obj)
     return 0

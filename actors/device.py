@@ -56,7 +56,7 @@ from actors.iommu_core import (
     iommu_group_replace_domain,
 )
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
-from scheduler import point
+from scheduler import lockdep_assert_held, point
 
 if TYPE_CHECKING:
     from actors.hwpt import IommufdHwPagetable as Hwpt
@@ -201,6 +201,23 @@ async def iommufd_hw_pagetable_detach(idev: IommufdDevice) -> Hwpt:
     return hwpt
 
 
+async def iommufd_hw_pagetable_detach_v4(idev: IommufdDevice) -> Hwpt:
+    """``iommufd_hw_pagetable_detach()`` of v4 (variant B1): v4 moved igroup->lock into
+    ``iommufd_hw_pagetable_attach()`` but left detach with ``lockdep_assert_held`` for its
+    callers to lock; the hwpt_alloc ``out_detach`` unwind did not."""
+    igroup = idev.igroup
+    hwpt = igroup.hwpt
+    assert hwpt is not None, f"{idev.obj.name} detached while its group has no hwpt"
+    lockdep_assert_held(igroup.lock)
+    igroup.device_list.remove(idev)
+    if not igroup.device_list:
+        assert hwpt.domain is not None
+        await iommu_detach_group(hwpt.domain, igroup.group)
+        igroup.hwpt = None
+    await io_pagetable.iopt_remove_reserved_iova(hwpt.ioas.iopt, idev.dev)
+    return hwpt
+
+
 async def iommufd_device_do_attach(idev: IommufdDevice, hwpt: Hwpt) -> Hwpt | ErrPtr | None:
     """``iommufd_device_do_attach()``: attach; nothing for the caller to destroy."""
     rc = await iommufd_hw_pagetable_attach(hwpt, idev)
@@ -330,6 +347,12 @@ async def iommufd_device_auto_get_domain(
     new_hwpt.auto_domain = True
     pt_id[0] = new_hwpt.obj.id
 
+    if idev.ictx.variant.finalize_after_unlock:
+        # before v6 11/19 (variant B4): another auto_get_domain on this IOAS can now find the
+        # new hwpt on hwpt_list, unpublished
+        await ioas.mutex.unlock()
+        await iommufd_object_finalize(idev.ictx, new_hwpt.obj)
+        return destroy_hwpt
     await iommufd_object_finalize(idev.ictx, new_hwpt.obj)
     await ioas.mutex.unlock()
     return destroy_hwpt

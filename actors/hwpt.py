@@ -105,7 +105,9 @@ async def iommufd_hw_pagetable_alloc(
     rc = await io_pagetable.iopt_table_add_domain(ioas.iopt, hwpt.domain)
     if rc:
         # out_detach:
-        if immediate_attach:
+        if immediate_attach and ictx.variant.detach_unlocked:
+            await device_c.iommufd_hw_pagetable_detach_v4(idev)
+        elif immediate_attach:
             await device_c.iommufd_hw_pagetable_detach(idev)
         # out_abort:
         await iommufd_object_abort_and_destroy(ictx, obj)
@@ -168,7 +170,8 @@ async def iommufd_hwpt_alloc(
     ictx: IommufdCtx, dev_id: int, pt_id: int, flags: int = 0
 ) -> tuple[int, int]:
     """``iommufd_hwpt_alloc()``: the IOMMU_HWPT_ALLOC ioctl (v6+ form: ioas->mutex held until
-    finalize or abort). Returns (rc, out_hwpt_id)."""
+    finalize or abort; v5 unlocked straight after the alloc, variant B3). Returns (rc,
+    out_hwpt_id)."""
     if flags:
         return -errno.EOPNOTSUPP, 0
 
@@ -183,6 +186,9 @@ async def iommufd_hwpt_alloc(
     else:
         await ioas.mutex.lock()
         hwpt = await iommufd_hw_pagetable_alloc(ictx, ioas, idev, False)
+        unlock_early = ictx.variant.alloc_unlock_early
+        if unlock_early:
+            await ioas.mutex.unlock()
         if IS_ERR(hwpt):
             rc = hwpt.rc
         else:
@@ -195,7 +201,8 @@ async def iommufd_hwpt_alloc(
             else:
                 await iommufd_object_finalize(ictx, hwpt.obj)
         # out_unlock:
-        await ioas.mutex.unlock()
+        if not unlock_early:
+            await ioas.mutex.unlock()
         await iommufd_put_object(ioas.obj)
     # out_put_idev:
     await iommufd_put_object(idev.obj)

@@ -23,6 +23,8 @@ ORDER = (
     "replace-vs-alloc",
     "map-vs-attach",
     "two-devices-one-group",
+    "auto-domain-vs-auto-domain",
+    "destroy-vs-unbind",
 )
 
 SCENARIOS: list[Scenario] = [load(DIRECTORY / f"{name}.toml") for name in ORDER]

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from attrs import frozen
 
+from actors.variant import Variant
 from scheduler import Program
 
 
@@ -14,3 +15,5 @@ class Scenario:
     name: str
     description: str
     program: Callable[[], Program]
+    #: The program with a model variant switched on; None for scenarios without the model.
+    with_variant: Callable[[Variant], Callable[[], Program]] | None = None

@@ -19,11 +19,13 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from actors import invariants, ops
+from actors.ctx import IommufdCtx
 from actors.iommu_core import Device
 from actors.kernel import IS_ERR
 from actors.ops import OpResult, PhysDevice
 from actors.system import System
-from scheduler import InvariantViolation, Program
+from actors.variant import MERGED, Variant
+from scheduler import InvariantViolation, Program, fault_injected
 
 #: operation -> (required parameters, optional parameters)
 OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -106,11 +108,15 @@ class _Run:
             return idev.obj.id if idev is not None else 0
         return self.ids.get(value, 0)
 
-    async def run(self, who: str, index: int, op: Op) -> None:
+    async def run(self, who: str, index: int, op: Op) -> bool:
+        """Run ``op``; False when it failed because of an injected fault: the actor then stops,
+        as the kernel's fail_nth tests return at the first failing call."""
         result = await self._dispatch(op)
         if self.on_result is not None:
             self.on_result(self.system, who, op, result.rc)
         if result.rc not in op.accept:
+            if fault_injected():
+                return False
             accepted = ", ".join(sorted(errno_name(rc) for rc in op.accept))
             raise InvariantViolation(
                 f"{who} op {index} {op.describe()} returned {errno_name(result.rc)}, "
@@ -119,6 +125,7 @@ class _Run:
         name = op.params.get("as")
         if isinstance(name, str) and not result.rc:
             self._bind(op.op, name, result)
+        return True
 
     def _bind(self, kind: str, name: str, result: OpResult) -> None:
         out = result.out
@@ -175,17 +182,21 @@ class _Run:
 def _actor(run: _Run, who: str, script: tuple[Op, ...]) -> Callable[[], Awaitable[None]]:
     async def actor() -> None:
         for index, op in enumerate(script):
-            await run.run(who, index, op)
+            if not await run.run(who, index, op):
+                return
 
     actor.__qualname__ = who
     return actor
 
 
-def build_program(spec: Spec, on_result: ResultHook | None = None) -> Callable[[], Program]:
-    """The program callable of ``spec``: fresh objects on every call."""
+def build_program(
+    spec: Spec, on_result: ResultHook | None = None, variant: Variant = MERGED
+) -> Callable[[], Program]:
+    """The program callable of ``spec``: fresh objects on every call, the model making the
+    mistakes ``variant`` names."""
 
     def program() -> Program:
-        run = _Run(System(), on_result)
+        run = _Run(System(IommufdCtx(variant=variant)), on_result)
 
         async def setup() -> None:
             s = run.system

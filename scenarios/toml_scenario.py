@@ -225,4 +225,9 @@ def load_spec(path: str | Path) -> Spec:
 def load(path: str | Path) -> Scenario:
     """The `Scenario` a TOML file describes; `ScenarioError` if it cannot be run."""
     spec = load_spec(path)
-    return Scenario(spec.name, spec.description, build_program(spec))
+    return Scenario(
+        spec.name,
+        spec.description,
+        build_program(spec),
+        lambda variant: build_program(spec, variant=variant),
+    )

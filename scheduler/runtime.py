@@ -185,7 +185,11 @@ class Execution:
         self.trace: list[Event] | None = [] if trace else None
         self.step_bound = step_bound
         self.fail_nth = fail_nth
+        #: fault points the actors passed (the setup's are not counted: it runs fault-free,
+        #: as the kernel's fail_nth tests enable injection only after their setup).
         self.fault_points = 0
+        self.fault_fired = False
+        self._in_setup = False
         self.steps = 0
         self.choices: list[int] = []
         self.findings: list[RawFinding] = []
@@ -223,7 +227,9 @@ class Execution:
     async def _main(self, program: Program) -> None:
         self._root = trio.lowlevel.current_task()
         if program.setup is not None:
+            self._in_setup = True
             await self._phase({"setup": program.setup})
+            self._in_setup = False
         if not self.aborted:
             await self._phase(program.actors)
         if not self.aborted and program.check is not None:
@@ -480,9 +486,12 @@ class Execution:
         actor = self.running
         assert actor is not None
         await self.switch(actor, Footprint(name, "fault"))
+        if self._in_setup:
+            return False
         self.fault_points += 1
         if self.fault_points != self.fail_nth:
             return False
+        self.fault_fired = True
         self.event(actor, "fault", name, f"fails with -{errno}")
         return True
 
@@ -568,6 +577,12 @@ async def fault_point(name: str, errno: int) -> bool:
     """A call that can fail in the kernel (an allocation, a driver op). True: it fails now,
     and the caller must return ``-errno`` as the kernel does there."""
     return await current().fault_point(name, errno)
+
+
+def fault_injected() -> bool:
+    """Whether this execution's failing fault point (fail_nth) has failed already: a program
+    may then accept an error it would otherwise report, as fail_nth tests do."""
+    return current().fault_fired
 
 
 @contextlib.contextmanager

@@ -37,7 +37,12 @@ def run_script(script: Callable[[System], Awaitable[None]]) -> System:
 
 #: naive dfs of these does not exhaust in seconds (see tests/test_model_scenarios.py): the
 #: lock-order test takes their first executions, the scenario test seeded random walks.
-CAPPED = {"replace-vs-alloc": 300, "map-vs-attach": 300, "two-devices-one-group": 300}
+CAPPED = {
+    "replace-vs-alloc": 300,
+    "map-vs-attach": 300,
+    "two-devices-one-group": 300,
+    "auto-domain-vs-auto-domain": 300,
+}
 
 
 @attrs.frozen

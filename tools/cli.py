@@ -8,14 +8,24 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 import click
 
 import scenarios
+from scenarios import variants
 from scenarios.registry import Scenario
-from scheduler import ExploreResult, Finding, ReplayResult, Schedule, ScheduleError, explore, replay
+from scheduler import (
+    ExploreResult,
+    Finding,
+    Program,
+    ReplayResult,
+    Schedule,
+    ScheduleError,
+    explore,
+    replay,
+)
 from scheduler.runtime import DEFAULT_STEP_BOUND
 from tools.swimlane import render
 
@@ -23,6 +33,8 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 #: The scenario the main command explores when none is named.
 DEFAULT_SCENARIO = "replace-vs-destroy"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
+#: Schedule options this lockstep reads: step bound, failing fault points, model variant.
+_KNOWN_OPTIONS = ("bound", "fail", "variant")
 
 
 class BadInput(Exception):
@@ -54,8 +66,21 @@ def _options(step_bound: int) -> list[tuple[str, str]]:
     return [] if step_bound == DEFAULT_STEP_BOUND else [("bound", str(step_bound))]
 
 
+def _program(scenario: Scenario, variant: str | None) -> Callable[[], Program]:
+    """The scenario's program, with the named model variant switched on."""
+    if variant is None:
+        return scenario.program
+    try:
+        flags = variants.get(variant).flags
+    except KeyError as exc:
+        raise BadInput(exc.args[0]) from None
+    if scenario.with_variant is None:
+        raise BadInput(f"scenario {scenario.name!r} does not run the model: it has no variants")
+    return scenario.with_variant(flags)
+
+
 def _step_bound(schedule: Schedule) -> int:
-    unknown = [key for key, _ in schedule.options if key != "bound"]
+    unknown = [key for key, _ in schedule.options if key not in _KNOWN_OPTIONS]
     if unknown:
         raise BadInput(f"schedule has an option this lockstep does not know: {unknown[0]!r}")
     bound = schedule.option("bound")
@@ -83,6 +108,8 @@ def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.strategy == "random":
         state = "random"
+    if result.fault_points is not None:
+        state += f", {result.fault_points} fault points failed in turn"
     count = len(result.findings)
     lines = [
         f"{result.scenario}: {result.executions} execution"
@@ -107,6 +134,10 @@ def list_command() -> None:
     width = max(len(s.name) for s in entries)
     for scenario in entries:
         click.echo(f"{scenario.name.ljust(width)}  {scenario.description}")
+    click.echo("\nvariants (lockstep explore SCENARIO --variant NAME):")
+    width = max(len(v.name) for v in variants.VARIANTS)
+    for variant in variants.VARIANTS:
+        click.echo(f"{variant.name.ljust(width)}  {variant.bug}: {variant.description}")
 
 
 @main.command("explore")
@@ -132,6 +163,17 @@ def list_command() -> None:
     show_default=True,
     help="Steps after which an execution is a livelock finding.",
 )
+@click.option(
+    "--variant",
+    default=None,
+    metavar="NAME",
+    help="Run the model with a historical bug switched on (see `lockstep list`).",
+)
+@click.option(
+    "--faults",
+    is_flag=True,
+    help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def explore_command(
     scenario: str,
@@ -139,24 +181,29 @@ def explore_command(
     executions: int | None,
     seed: int,
     step_bound: int,
+    variant: str | None,
+    faults: bool,
     as_json: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
     replace-vs-destroy)."""
     chosen = _scenario(scenario)
+    program = _program(chosen, variant)
+    options = _options(step_bound) + ([("variant", variant)] if variant else [])
     result = explore(
-        chosen.program,
+        program,
         strategy=strategy,
         executions=executions,
         seed=seed,
         step_bound=step_bound,
         scenario=chosen.name,
-        options=_options(step_bound),
+        options=options,
+        faults=faults,
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        shown = [replay(chosen.program, f.schedule, step_bound=step_bound) for f in result.findings]
+        shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
         click.echo(_explore_text(result, shown), nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
@@ -168,7 +215,8 @@ def replay_command(schedule: str, as_json: bool) -> None:
     """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
     parsed = Schedule.parse(schedule)
     chosen = _scenario(parsed.scenario)
-    result = replay(chosen.program, parsed, step_bound=_step_bound(parsed))
+    program = _program(chosen, parsed.option("variant"))
+    result = replay(program, parsed, step_bound=_step_bound(parsed))
     if as_json:
         click.echo(
             json.dumps(

@@ -1,0 +1,39 @@
+"""Model variants: switches that bring back one historical mistake of the series each.
+
+The model as merged (v8, Linux 6.6) is `MERGED`, every switch off. A `Variant` is a frozen
+value handed to the model when a program is built (it lives on the `IommufdCtx`), so every
+execution of one exploration runs the same code and a replay runs it again. Each switch names
+the bug of reference §4 it restores; the model function that reads it says, at the switch,
+what the kernel code looked like then. The named, user-facing list is `scenarios.variants`.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class Variant:
+    """Which historical mistakes the model makes (all False: the code as merged)."""
+
+    #: B1, v4: the IOMMU_HWPT_ALLOC/auto-domain unwind calls the v4
+    #: ``iommufd_hw_pagetable_detach()`` (caller must hold igroup->lock) without the lock.
+    detach_unlocked: bool = False
+    #: B2, <= v5: no hwpt ``.abort`` op, so ``iommufd_object_abort_and_destroy()`` runs the
+    #: destroy op, which takes ioas->mutex, under the caller's ioas->mutex.
+    abort_via_destroy: bool = False
+    #: B3, v5: ``iommufd_hwpt_alloc()`` drops ioas->mutex straight after the alloc, before
+    #: respond, finalize and abort.
+    alloc_unlock_early: bool = False
+    #: B4, before v6 11/19: ``iommufd_device_auto_get_domain()`` unlocks ioas->mutex before it
+    #: finalizes its new hwpt.
+    finalize_after_unlock: bool = False
+    #: B5, before v6 15/19: one lock class for every object's destroy_rwsem (``init_rwsem``).
+    shared_destroy_rwsem_class: bool = False
+    #: B0, before the 6.5-rc fix: IOMMU_DESTROY takes a users reference through
+    #: ``iommufd_get_object()`` and keeps it after ``up_read`` (``iommufd_ref_to_users``).
+    destroy_elevates_refcount: bool = False
+
+
+#: The model as merged.
+MERGED = Variant()

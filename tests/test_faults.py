@@ -1,0 +1,75 @@
+"""fail_nth fault injection: ``explore(faults=True)`` and ``lockstep explore --faults``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scheduler import Schedule, ScheduleError, explore, fault_point, replay
+from scheduler.explore import fail_nths
+from tools.cli import run
+
+#: Fault points of the selftest-device flow (the kernel's basic_fail_nth/device).
+SELFTEST_DEVICE_FAULT_POINTS = 45
+
+
+def test_selftest_device_is_clean_under_every_fault_point(capsys):
+    code = run(["explore", "selftest-device", "--faults", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0, result["findings"]
+    assert result["fault_points"] == SELFTEST_DEVICE_FAULT_POINTS
+    # one fault-free execution, one per fault point, and the last round that failed nothing
+    assert result["executions"] == SELFTEST_DEVICE_FAULT_POINTS + 1
+
+
+def test_text_report_says_how_many_fault_points_were_failed(capsys):
+    assert run(["explore", "selftest-device", "--faults"]) == 0
+    out = capsys.readouterr().out
+    assert f"{SELFTEST_DEVICE_FAULT_POINTS} fault points failed in turn" in out
+
+
+def _two_allocs():
+    async def actor():
+        if await fault_point("kzalloc", 12):
+            raise RuntimeError("unwind missing")
+        await fault_point("kzalloc", 12)
+
+    return {"a": actor, "b": actor}
+
+
+def test_faults_combine_with_interleavings_and_replay_exactly():
+    result = explore(_two_allocs, faults=True, scenario="two-allocs")
+    assert result.fault_points == 4
+    kinds = {f.kind for f in result.findings}
+    assert kinds == {"exception"}
+    [finding] = result.findings
+    schedule = Schedule.parse(finding.schedule)
+    assert schedule.option("fail") in {"1", "3"}
+    replayed = replay(_two_allocs, finding.schedule)
+    assert [f.title for f in replayed.findings] == [finding.title]
+    assert any(e.kind == "fault" for e in replayed.trace)
+
+
+def test_setup_runs_without_faults():
+    from scheduler import Program
+
+    def program():
+        async def setup():
+            assert not await fault_point("setup-alloc", 12)
+
+        async def actor():
+            await fault_point("alloc", 12)
+
+        return Program({"a": actor}, setup=setup)
+
+    result = explore(program, faults=True, scenario="setup")
+    assert result.clean and result.fault_points == 1
+
+
+def test_fail_option_is_one_number_or_one_per_execution():
+    assert fail_nths(Schedule.parse("ls1:s:fail=3:0/1")) == [3, 3]
+    assert fail_nths(Schedule.parse("ls1:s:fail=0.2:0/1")) == [None, 2]
+    assert fail_nths(Schedule.parse("ls1:s:-:0")) == [None]
+    with pytest.raises(ScheduleError, match="one per execution"):
+        fail_nths(Schedule.parse("ls1:s:fail=1.2.3:0/1"))
