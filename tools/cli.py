@@ -27,6 +27,7 @@ from scheduler import (
     replay,
 )
 from scheduler.runtime import DEFAULT_STEP_BOUND
+from tools import lockorder
 from tools.swimlane import render
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
@@ -206,6 +207,37 @@ def explore_command(
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
         click.echo(_explore_text(result, shown), nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+@main.command("lockorder")
+@click.argument("names", nargs=-1, required=True, metavar="SCENARIO...")
+@click.option("--strategy", type=click.Choice(["dfs", "random"]), default="dfs", show_default=True)
+@click.option("--executions", type=click.IntRange(min=1), default=None, help="Per scenario.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--faults", is_flag=True, help="Explore every fault point too (fail_nth).")
+def lockorder_command(
+    names: tuple[str, ...], strategy: str, executions: int | None, seed: int, faults: bool
+) -> None:
+    """Print the lock-class edges seen exploring SCENARIO..., sorted, one `A -> B` a line
+    with where it was first taken: a lock-order manifest (see tools/lockorder.py)."""
+    chosen = [_scenario(name) for name in names]
+    results = [
+        explore(
+            s.program,
+            strategy=strategy,
+            executions=executions,
+            seed=seed,
+            faults=faults,
+            scenario=s.name,
+        )
+        for s in chosen
+    ]
+    flags = [f"--strategy {strategy}", f"--seed {seed}"] if strategy != "dfs" else []
+    flags += [f"--executions {executions}"] if executions else []
+    flags += ["--faults"] if faults else []
+    command = " ".join(["lockstep lockorder", *flags, *names])
+    header = f"lock order (lockdep class edges) seen by:\n  {command}"
+    click.echo(lockorder.render(lockorder.collect(results), header), nl=False)
 
 
 @main.command("replay")

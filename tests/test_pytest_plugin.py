@@ -1,0 +1,168 @@
+"""The pytest plugin, as another project's tests use it (pytester runs them in-process)."""
+
+from __future__ import annotations
+
+from tests.conftest import ROOT
+
+pytest_plugins = ["pytester"]
+
+MANIFEST = ROOT / "scenarios" / "lockorder.manifest"
+
+
+def test_assert_clean_passes_on_the_merged_model(pytester):
+    pytester.makepyfile(
+        """
+        def test_selftest_device(lockstep):
+            result = lockstep.assert_clean("selftest-device", faults=True)
+            assert result.fault_points == 45
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_a_finding_fails_with_report_replay_line_and_swimlane(pytester):
+    pytester.makepyfile(
+        """
+        def test_b5(lockstep):
+            lockstep.assert_clean("selftest-device", variant="shared-destroy-rwsem-class")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*=== finding 1 of 1: recursive-locking (&obj->destroy_rwsem) ===*",
+            "*WARNING: possible recursive locking detected*",
+            "*replay: lockstep replay ls1:selftest-device:variant=shared-destroy-rwsem-class:-*",
+            "* step | setup * | idev1",
+            "*held at the end:*",
+        ]
+    )
+
+
+def test_a_users_own_program_and_a_toml_file(pytester):
+    pytester.makefile(
+        ".toml",
+        mine="""
+        name = "mine"
+        description = "one device attaches"
+        [objects]
+        ioas = ["ioas1"]
+        groups = { group0 = ["dev1"] }
+        [[setup]]
+        op = "bind"
+        device = "dev1"
+        [actors]
+        "idev1" = [{ op = "attach", device = "dev1", pt = "ioas1" }]
+        """,
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from scheduler import LockClass, Mutex, Program
+
+        def abba():
+            a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
+            async def t1():
+                async with a, b:
+                    pass
+            async def t2():
+                async with b, a:
+                    pass
+            return Program({"t1": t1, "t2": t2})
+
+        def test_toml(lockstep):
+            lockstep.assert_clean("mine.toml")
+
+        def test_own_program(lockstep):
+            with pytest.raises(AssertionError) as info:
+                lockstep.assert_clean(abba)
+            text = str(info.value)
+            assert "possible circular locking dependency detected" in text
+            assert "replay: lockstep replay ls1:abba:-:" in text
+            assert " step | t1" in text
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_command_line_options_set_the_exploration(pytester):
+    pytester.makepyfile(
+        """
+        def test_options(lockstep):
+            result = lockstep.explore("replace-vs-destroy")
+            assert (result.strategy, result.executions) == ("random", 7)
+            assert lockstep.seed == 3
+
+        def test_arguments_win(lockstep):
+            assert lockstep.explore("replace-vs-destroy", executions=2).executions == 2
+        """
+    )
+    result = pytester.runpytest(
+        "--lockstep-strategy", "random", "--lockstep-executions", "7", "--lockstep-seed", "3"
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_works_inside_a_pytest_trio_test(pytester):
+    pytester.makeini("[pytest]\ntrio_mode = true\n")
+    pytester.makepyfile(
+        """
+        import trio
+
+        async def test_in_trio(lockstep):
+            await trio.sleep(0)
+            lockstep.assert_clean("dma-owner-vs-bind", strategy="random", executions=20)
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_manifest_check_fails_when_the_model_gains_an_edge(pytester):
+    """Patch the model so IOMMU_HWPT_ALLOC's reply takes a new lock under ioas->mutex: the
+    manifest test names the new edge and where it was taken."""
+    pytester.makepyfile(
+        f"""
+        from actors import hwpt
+        from scheduler import LockClass, Mutex
+
+        MANIFEST = {str(MANIFEST)!r}
+
+        def test_unpatched(lockstep):
+            lockstep.assert_lockorder(MANIFEST, "selftest-device")
+
+        def test_patched(lockstep, monkeypatch):
+            respond = hwpt.iommufd_ucmd_respond
+
+            async def respond_with_a_new_lock(site):
+                lock = Mutex(LockClass("&test->new_lock"))
+                await lock.lock()
+                await lock.unlock()
+                return await respond(site)
+
+            monkeypatch.setattr(hwpt, "iommufd_ucmd_respond", respond_with_a_new_lock)
+            lockstep.assert_lockorder(MANIFEST, "selftest-device")
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert f"1 lock-order edge(s) not in {MANIFEST}:" in out
+    assert (
+        "&ioas->mutex -> &test->new_lock, first taken at respond_with_a_new_lock "
+        "(test_the_manifest_check_fails_when_the_model_gains_an_edge.py:14) "
+        "[idev1: IOMMU_HWPT_ALLOC] in selftest-device"
+    ) in out
+
+
+def test_the_plugin_is_registered_once_by_its_entry_point(pytester):
+    pytester.makepyfile(
+        """
+        def test_once(request):
+            manager = request.config.pluginmanager
+            assert manager.get_plugin("lockstep") is not None
+            names = [n for n, p in manager.list_name_plugin() if p is manager.get_plugin("lockstep")]
+            assert names == ["lockstep"]
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)

@@ -1,0 +1,199 @@
+"""The pytest plugin: lock-order regression tests in a few lines.
+
+Registered through the ``pytest11`` entry point (``lockstep = "tools.pytest_plugin"``), so
+any project that installs iommufd-lockstep has it; do not also list it in a conftest's
+``pytest_plugins``, which would register it twice. It gives the ``lockstep`` fixture::
+
+    def test_replace_vs_destroy_is_clean(lockstep):
+        lockstep.assert_clean("replace-vs-destroy")
+
+    def test_my_program_is_clean(lockstep):
+        lockstep.assert_clean(my_program)           # a callable returning a Program
+
+    def test_lock_order_did_not_change(lockstep):
+        lockstep.assert_lockorder("lockorder.manifest", "selftest-device", faults=True)
+
+A target is a registered scenario name, a scenario file (``*.toml``) or a program callable.
+On a finding the assertion message is each finding's report, its replay line and the
+swimlane of its execution; on a new lock-order edge, the edge and where it was taken.
+
+Command-line options set the exploration for every test that does not set it itself:
+``--lockstep-strategy``, ``--lockstep-executions``, ``--lockstep-seed``.
+
+pytest-trio: an exploration runs its own ``trio.run`` per execution, which cannot nest in a
+running trio loop; called from an async (trio) test, the fixture runs the exploration in a
+worker thread and blocks the test until it is done.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+
+from scheduler import ExploreResult, Program, explore, replay
+from scheduler.explore import ProgramFn
+from scheduler.strategies import STRATEGIES
+from tools import lockorder
+from tools.swimlane import render
+
+Target = str | Path | ProgramFn
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lockstep", "iommufd-lockstep explorations")
+    group.addoption(
+        "--lockstep-strategy",
+        choices=STRATEGIES,
+        default=None,
+        help="strategy of lockstep explorations (default: dfs)",
+    )
+    group.addoption(
+        "--lockstep-executions",
+        type=int,
+        default=None,
+        help="executions per lockstep exploration (default: dfs to exhaustion, random 100)",
+    )
+    group.addoption(
+        "--lockstep-seed", type=int, default=None, help="seed of random explorations (0)"
+    )
+
+
+@attrs.frozen
+class _Resolved:
+    name: str
+    program: ProgramFn
+
+
+def _resolve(target: Target, variant: str | None) -> _Resolved:
+    """A scenario name, a ``.toml`` path or a program callable, as a named program."""
+    if callable(target):
+        if variant is not None:
+            raise ValueError("a variant applies to the shipped model, not to your own program")
+        name = getattr(target, "__qualname__", getattr(target, "__name__", "program"))
+        return _Resolved(name.replace("_", "-").replace("<", "").replace(">", ""), target)
+    import scenarios
+    from scenarios import toml_scenario, variants
+
+    text = str(target)
+    if text.endswith(".toml"):
+        scenario = attrs.evolve(toml_scenario.load(text), name=text)
+    else:
+        scenario = scenarios.get(text)
+    if variant is None:
+        return _Resolved(scenario.name, scenario.program)
+    if scenario.with_variant is None:
+        raise ValueError(f"scenario {scenario.name!r} has no model variants")
+    return _Resolved(scenario.name, scenario.with_variant(variants.get(variant).flags))
+
+
+def _outside_trio(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` here, or in a worker thread when a trio loop runs in this thread."""
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def report(result: ExploreResult, program: ProgramFn) -> str:
+    """Every finding of ``result``: its report, its replay line and its swimlane."""
+    count = len(result.findings)
+    lines = [
+        f"{result.scenario}: {result.executions} execution"
+        f"{'s' if result.executions != 1 else ''} ({result.strategy}), "
+        f"{count} finding{'s' if count != 1 else ''}",
+        "",
+    ]
+    for i, finding in enumerate(result.findings, 1):
+        shown = replay(program, finding.schedule)
+        classes = f" ({', '.join(finding.classes)})" if finding.classes else ""
+        lines += [
+            f"=== finding {i} of {count}: {finding.kind}{classes} ===",
+            finding.message,
+            "",
+            f"replay: lockstep replay {finding.schedule}",
+            "",
+            render(shown.trace, shown.actors, shown.findings),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+@attrs.define
+class Lockstep:
+    """What the ``lockstep`` fixture gives a test: explore, and assert clean or in order."""
+
+    strategy: str | None = None
+    executions: int | None = None
+    seed: int | None = None
+
+    def explore(
+        self,
+        target: Target,
+        *,
+        variant: str | None = None,
+        faults: bool = False,
+        strategy: str | None = None,
+        executions: int | None = None,
+        seed: int | None = None,
+    ) -> ExploreResult:
+        """Explore ``target``; arguments given here win over the command-line options."""
+        resolved = _resolve(target, variant)
+        options = [("variant", variant)] if variant else []
+        return _outside_trio(
+            lambda: explore(
+                resolved.program,
+                strategy=strategy or self.strategy or "dfs",
+                executions=executions if executions is not None else self.executions,
+                seed=seed if seed is not None else (self.seed or 0),
+                scenario=resolved.name,
+                options=options,
+                faults=faults,
+            )
+        )
+
+    def assert_clean(self, target: Target, **kwargs: Any) -> ExploreResult:
+        """Explore ``target`` and fail with the full report if anything was found."""
+        __tracebackhide__ = True
+        result = self.explore(target, **kwargs)
+        if result.findings:
+            program = _resolve(target, kwargs.get("variant")).program
+            raise AssertionError(_outside_trio(lambda: report(result, program)))
+        return result
+
+    def assert_lockorder(self, manifest: str | Path, *targets: Target, **kwargs: Any) -> None:
+        """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list."""
+        __tracebackhide__ = True
+        allowed = lockorder.load(manifest)
+        results = [self.explore(target, **kwargs) for target in targets]
+        new = lockorder.new_edges(lockorder.collect(results), allowed)
+        if new:
+            lines = [f"{len(new)} lock-order edge(s) not in {manifest}:"]
+            lines += [
+                f"  {edge.prev} -> {edge.next}, first taken at {edge.site} in {edge.scenario}"
+                for edge in new
+            ]
+            lines += ["", "if the new order is intended, add these lines to the manifest:"]
+            lines += [edge.line() for edge in new]
+            raise AssertionError("\n".join(lines))
+
+
+@pytest.fixture
+def lockstep(request: pytest.FixtureRequest) -> Lockstep:
+    """Explore scenarios or programs and assert they are clean or keep their lock order."""
+    config = request.config
+    return Lockstep(
+        strategy=config.getoption("--lockstep-strategy"),
+        executions=config.getoption("--lockstep-executions"),
+        seed=config.getoption("--lockstep-seed"),
+    )
+
+
+__all__ = ["Lockstep", "Program", "lockstep", "report"]
