@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from scenarios.iommufd import ORDER
+from tests.conftest import ROOT
 from tools import lockorder
 from tools.cli import run
 from tools.lockorder import ManifestError
-from tests.conftest import ROOT
 
 MANIFEST = ROOT / "scenarios" / "lockorder.manifest"
 #: The exploration the shipped manifest was made with (its header says the same).
@@ -40,7 +40,7 @@ def test_lockorder_prints_sorted_edges_with_their_first_site(capsys):
 
 @pytest.mark.parametrize("text", ["A B\n", "A -> \n", "A -> B -> C\n", "A x -> B\n"])
 def test_a_bad_manifest_line_is_named(text):
-    with pytest.raises(ManifestError, match="m.manifest:2: expected 'CLASS -> CLASS'"):
+    with pytest.raises(ManifestError, match=r"m\.manifest:2: expected 'CLASS -> CLASS'"):
         lockorder.parse("# header\n" + text, "m.manifest")
 
 

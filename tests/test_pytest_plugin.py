@@ -160,9 +160,9 @@ def test_the_plugin_is_registered_once_by_its_entry_point(pytester):
         """
         def test_once(request):
             manager = request.config.pluginmanager
-            assert manager.get_plugin("lockstep") is not None
-            names = [n for n, p in manager.list_name_plugin() if p is manager.get_plugin("lockstep")]
-            assert names == ["lockstep"]
+            plugin = manager.get_plugin("lockstep")
+            assert plugin is not None
+            assert [n for n, p in manager.list_name_plugin() if p is plugin] == ["lockstep"]
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
