@@ -73,3 +73,44 @@ def test_fail_option_is_one_number_or_one_per_execution():
     assert fail_nths(Schedule.parse("ls1:s:-:0")) == [None]
     with pytest.raises(ScheduleError, match="one per execution"):
         fail_nths(Schedule.parse("ls1:s:fail=1.2.3:0/1"))
+
+
+SAME_IOAS = """
+name = "replace-same-ioas"
+description = "dev1 replaces its auto hwpt with a user hwpt M on the same IOAS"
+[objects]
+ioas = ["ioas1"]
+groups = { group0 = ["dev1"] }
+[[setup]]
+op = "bind"
+device = "dev1"
+[[setup]]
+op = "attach"
+device = "dev1"
+pt = "ioas1"
+[[setup]]
+op = "hwpt_alloc"
+dev_id = "dev1"
+pt = "ioas1"
+as = "M"
+[actors]
+"idev1" = [{ op = "replace", device = "dev1", pt = "M" }]
+"""
+
+
+def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_path, capsys):
+    """What faults find in the v6.6 code: iommufd_device_do_replace()'s ``err_unresv``
+    removes every device's reserved regions from the *new* hwpt's IOAS even when it is the
+    old hwpt's IOAS too (only the enforce is under ``hwpt->ioas != old_hwpt->ioas``). When
+    iommu_group_replace_domain() then fails, the group stays on the old hwpt with its
+    reserved regions gone from the IOAS."""
+    path = tmp_path / "same.toml"
+    path.write_text(SAME_IOAS)
+    code = run(["explore", str(path), "--faults", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 and result["fault_points"] == 2
+    [finding] = result["findings"]
+    assert "ioas1 has reserved regions of [], not of its devices" in finding["message"]
+    assert finding["schedule"] == f"ls1:{path}:fail=2:-"
+    assert run(["replay", finding["schedule"]]) == 1
+    assert "FAULT attach_dev" in capsys.readouterr().out
