@@ -114,3 +114,28 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
     assert finding["schedule"] == f"ls1:{path}:fail=2:-"
     assert run(["replay", finding["schedule"]]) == 1
     assert "FAULT attach_dev" in capsys.readouterr().out
+
+
+def _unwind_inverts():
+    from scheduler import LockClass, Mutex
+
+    a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
+
+    async def actor():
+        if await fault_point("kzalloc", 12):
+            async with b, a:  # an error unwind that takes the locks the other way round
+                pass
+        else:
+            async with a, b:
+                pass
+
+    return {"t": actor}
+
+
+def test_a_lockdep_report_across_fault_rounds_carries_each_executions_fault():
+    result = explore(_unwind_inverts, faults=True, scenario="unwind")
+    [finding] = result.findings
+    assert finding.kind == "circular-dependency"
+    assert finding.schedule == "ls1:unwind:fail=0.1:-/-"
+    replayed = replay(_unwind_inverts, finding.schedule)
+    assert [f.title for f in replayed.findings] == [finding.title]
