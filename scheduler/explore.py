@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from attrs import frozen
+from attrs import field, frozen
 
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
@@ -34,6 +34,8 @@ class ExploreResult:
     exhausted: bool
     findings: tuple[Finding, ...]
     edges: tuple[Edge, ...]
+    #: how often each edge (prev, next) was taken over the exploration.
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False)
 
     @property
     def clean(self) -> bool:
@@ -55,6 +57,9 @@ class ReplayResult:
     findings: tuple[Finding, ...]
     trace: tuple[Event, ...]
     actors: tuple[str, ...]
+    #: the lock graph the schedule's executions built, and how often each edge was taken.
+    edges: tuple[Edge, ...] = ()
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False)
 
 
 def explore(
@@ -111,6 +116,7 @@ def explore(
         chosen.exhausted,
         tuple(findings),
         tuple(graph.edges()) if graph is not None else (),
+        dict(graph.counts) if graph is not None else {},
     )
 
 
@@ -142,7 +148,14 @@ def replay(
         if raw.key not in seen:
             seen.add(raw.key)
             findings.append(_finding(raw, text, ex.trace))
-    return ReplayResult(text, tuple(findings), tuple(ex.trace), tuple(ex.actor_names))
+    return ReplayResult(
+        text,
+        tuple(findings),
+        tuple(ex.trace),
+        tuple(ex.actor_names),
+        tuple(graph.edges()) if graph is not None else (),
+        dict(graph.counts) if graph is not None else {},
+    )
 
 
 def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Finding:

@@ -130,7 +130,7 @@ def build(
                     break
             last_release[obj] = (who, i)
         held_rows.append({n: tuple(lock for lock, _, _ in locks[n]) for n in names})
-        op_rows.append(ops[who][-1][0] if who in ops and ops[who] else who)
+        op_rows.append(ops[who][-1][0] if ops.get(who) else who)
     for who, (lock, start, detail) in waits.items():
         slices.append(Slice(who, "wait", lock, start, end, 0, detail, True))
     for who, stack in locks.items():
@@ -142,4 +142,6 @@ def build(
     for who, start in life.items():
         slices.append(Slice(who, "actor", who, start, end, 0, "", True))
     slices.sort(key=lambda s: (s.start, -s.end, names.index(s.actor)))
-    return Timeline(names, tuple(rows), tuple(slices), tuple(flows), tuple(held_rows), tuple(op_rows))
+    return Timeline(
+        names, tuple(rows), tuple(slices), tuple(flows), tuple(held_rows), tuple(op_rows)
+    )
