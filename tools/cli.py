@@ -256,6 +256,7 @@ def show_command(schedule: str, fmt: str, output: Path | None) -> None:
     except lockgraph.graphviz.ExecutableNotFound:
         raise BadInput(_NO_DOT) from None
     _emit(body, output)
+    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
 @main.command("lockgraph")
