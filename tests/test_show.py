@@ -71,7 +71,7 @@ def test_show_text_has_a_held_locks_column_per_actor(capsys):
     assert out.isascii() and "\x1b" not in out
     header = next(line for line in out.splitlines() if line.startswith(" step |"))
     assert [c.strip() for c in header.split("|")] == ["step", "t1", "t1 holds", "t2", "t2 holds"]
-    last = [line for line in out.splitlines() if "!! deadlock" in line][0]
+    last = next(line for line in out.splitlines() if "!! deadlock" in line)
     assert [c.strip() for c in last.split("|")][1:] == ["!! deadlock", "A", "", "B"]
     assert f"replay: lockstep replay {DEADLOCK}" in out
 
