@@ -258,7 +258,8 @@ def _finding_html(n: int, finding: Finding) -> str:
         f"{_esc(finding.kind)}</span>{_esc(finding.title)}</h3>"
         f'<div class="replay"><code id="{ident}">lockstep replay {_esc(finding.schedule)}</code>'
         f'<button type="button" data-target="{ident}">Copy</button></div>'
-        f"<details open><summary>report</summary><pre>{_esc(finding.message)}</pre></details>"
+        f"<details{' open' if n == 1 else ''}><summary>report</summary>"
+        f"<pre>{_esc(finding.message)}</pre></details>"
         "</section>"
     )
 
