@@ -375,9 +375,11 @@ class Execution:
 
     # -- records ----------------------------------------------------------------------
 
-    def event(self, actor: Actor, kind: str, obj: str = "", detail: str = "") -> None:
+    def event(
+        self, actor: Actor, kind: str, obj: str = "", detail: str = "", where: str = ""
+    ) -> None:
         if self.trace is not None:
-            self.trace.append(Event(self.steps, actor.name, kind, obj, detail))
+            self.trace.append(Event(self.steps, actor.name, kind, obj, detail, where))
 
     def site(self, actor: Actor) -> Site | None:
         if self.lockdep is None:
@@ -425,7 +427,7 @@ class Execution:
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
-        self.event(actor, "acquire", lock.name, _mode(write, trylock))
+        self.event(actor, "acquire", lock.name, _mode(write, trylock), site.where if site else "")
         if self.lockdep is not None and not trylock:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
         await self.switch(actor, lock.fp_acquire)

@@ -80,6 +80,9 @@ def test_hovering_a_swimlane_row_shows_who_holds_what(browser, pages):
         details = page.locator("#details").inner_text()
         assert "t2: wait A (held by t1)" in details
         assert "held: t1: A; t2: B" in details
+        page.locator(".ev[data-kind=acquire]").last.hover()
+        details = page.locator("#details").inner_text()
+        assert "t2: acquire A" in details and "at: t2 (toys.py:" in details
         assert errors == []
     finally:
         page.close()

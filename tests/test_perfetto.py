@@ -116,6 +116,8 @@ def test_a_deadlock_shows_each_actor_holding_one_lock_and_waiting_for_the_other(
             by[e["tid"]].add((e["cat"], e["name"]))
     assert {("lock", "A"), ("wait", "wait B")} <= by[names["t1"]]
     assert {("lock", "B"), ("wait", "wait A")} <= by[names["t2"]]
+    [held_b] = [e for e in events if e["ph"] == "X" and e["name"] == "B"]
+    assert held_b["args"]["acquired at"].startswith("t2 (toys.py:")
     findings = [e for e in events if e["ph"] == "i" and e["cat"] == "finding"]
     assert {e["name"] for e in findings} == {"!! deadlock", "!! circular-dependency"}
 

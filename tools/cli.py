@@ -65,6 +65,12 @@ def _step_bound(schedule: Schedule) -> int:
     return DEFAULT_STEP_BOUND if bound is None else int(bound)
 
 
+def _replay_schedule(parsed: Schedule) -> ReplayResult:
+    """Replay a parsed schedule line with everything its options say (for ``show``)."""
+    chosen = _scenario(parsed.scenario)
+    return replay(chosen.program, parsed, step_bound=_step_bound(parsed))
+
+
 def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
     classes = ", ".join(finding.classes)
     return "\n".join(
@@ -247,8 +253,7 @@ _NO_DOT = "Graphviz's dot is not installed (Debian: apt-get install graphviz)"
 def show_command(schedule: str, fmt: str, output: Path | None) -> None:
     """Replay SCHEDULE and draw the execution (and its lock graph) in one format."""
     parsed = Schedule.parse(schedule)
-    chosen = _scenario(parsed.scenario)
-    result = replay(chosen.program, parsed, step_bound=_step_bound(parsed))
+    result = _replay_schedule(parsed)
     picture = report.Picture.of_replay(parsed.scenario, result)
     colour = output is None and fmt == "text" and use_colour(sys.stdout)
     try:

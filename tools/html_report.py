@@ -61,7 +61,8 @@ button { cursor: pointer; }
 .lane text { font: 12px monospace; }
 .ev:hover rect.hit { fill: #ffeb3b55; }
 #details { position: sticky; top: 0; background: #fffbe6; border: 1px solid #e6d98c;
-  padding: .4em .7em; font: 12px monospace; white-space: pre-wrap; min-height: 3.2em;
+  padding: .4em .7em; font: 12px monospace; white-space: pre-wrap; height: 6em;
+  overflow: auto;
   z-index: 1; }
 table { border-collapse: collapse; font-size: 13px; }
 td, th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; }
@@ -116,6 +117,8 @@ def _row_detail(timeline: Timeline, row: int, event: Event) -> str:
         f"step {event.step}, {event.actor or 'end check'}: {describe(event)}",
         f"operation: {timeline.operation[row]}",
     ]
+    if event.where:
+        lines.append(f"at: {event.where}")
     if event.kind == "finding" and event.detail:
         lines.append(event.detail)
     held = timeline.held[row]
@@ -186,7 +189,7 @@ def swimlane_svg(
             f"{piece.actor} holds {piece.name} ({piece.detail or 'write'})"
             if piece.kind == "lock"
             else f"{piece.actor} waits for {piece.name} ({piece.detail})"
-        )
+        ) + (f", taken at {piece.where}" if piece.where else "")
         out.append(
             f'<rect class="{piece.kind}" x="{bx}" y="{top}" width="{BAR - 2}" '
             f'height="{max(size, 4)}" rx="2" fill="{fill}"><title>{_esc(label)}</title></rect>'

@@ -97,6 +97,8 @@ def trace_events(
             args["lock"] = piece.name
         if piece.detail:
             args["mode" if piece.kind == "lock" else "state"] = piece.detail
+        if piece.where:
+            args["acquired at"] = piece.where
         if piece.open:
             args["open at the end"] = True
         timed.append(

@@ -37,6 +37,8 @@ class Slice:
     depth: int
     detail: str = ""
     open: bool = False
+    #: for a lock or a wait: the model code line of the acquire.
+    where: str = ""
 
 
 @frozen
@@ -95,8 +97,9 @@ def build(
     flows: list[Flow] = []
     life: dict[str, int] = {}
     ops: dict[str, list[tuple[str, int]]] = {n: [] for n in names}
-    locks: dict[str, list[tuple[str, int, str]]] = {n: [] for n in names}
+    locks: dict[str, list[tuple[str, int, str, str]]] = {n: [] for n in names}
     waits: dict[str, tuple[str, int, str]] = {}
+    acquiring: dict[str, str] = {}
     last_release: dict[str, tuple[str, int]] = {}
     held_rows: list[dict[str, tuple[str, ...]]] = []
     op_rows: list[str] = []
@@ -111,31 +114,35 @@ def build(
         elif kind == "end" and ops[who]:
             name, start = ops[who].pop()
             slices.append(Slice(who, "operation", name, start, i + 1, len(ops[who])))
+        elif kind == "acquire":
+            acquiring[who] = event.where
         elif kind == "wait":
             waits[who] = (obj, i, event.detail)
         elif kind == "acquired":
+            where = acquiring.get(who, "")
             if who in waits:
                 lock, start, detail = waits.pop(who)
-                slices.append(Slice(who, "wait", lock, start, i, 0, detail))
+                slices.append(Slice(who, "wait", lock, start, i, 0, detail, False, where))
                 released = last_release.get(obj)
                 if released is not None and released[0] != who and released[1] > start:
                     flows.append(Flow(obj, released[0], released[1], who, i))
-            locks[who].append((obj, i, event.detail))
+            locks[who].append((obj, i, event.detail, where))
         elif kind == "release":
             stack = locks[who]
             for j in range(len(stack) - 1, -1, -1):
                 if stack[j][0] == obj:
-                    lock, start, detail = stack.pop(j)
-                    slices.append(Slice(who, "lock", lock, start, i + 1, j, detail))
+                    lock, start, detail, where = stack.pop(j)
+                    slices.append(Slice(who, "lock", lock, start, i + 1, j, detail, False, where))
                     break
             last_release[obj] = (who, i)
-        held_rows.append({n: tuple(lock for lock, _, _ in locks[n]) for n in names})
+        held_rows.append({n: tuple(entry[0] for entry in locks[n]) for n in names})
         op_rows.append(ops[who][-1][0] if ops.get(who) else who)
     for who, (lock, start, detail) in waits.items():
-        slices.append(Slice(who, "wait", lock, start, end, 0, detail, True))
+        where = acquiring.get(who, "")
+        slices.append(Slice(who, "wait", lock, start, end, 0, detail, True, where))
     for who, stack in locks.items():
-        for depth, (lock, start, detail) in enumerate(stack):
-            slices.append(Slice(who, "lock", lock, start, end, depth, detail, True))
+        for depth, (lock, start, detail, where) in enumerate(stack):
+            slices.append(Slice(who, "lock", lock, start, end, depth, detail, True, where))
     for who, stack in ops.items():
         for depth, (name, start) in enumerate(stack):
             slices.append(Slice(who, "operation", name, start, end, depth, "", True))
