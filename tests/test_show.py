@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -116,3 +117,29 @@ def test_show_rejects_a_bad_schedule_in_one_line(capsys):
     assert run(["show", "garbage", "--format", "html"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("lockstep: error: malformed schedule")
+
+
+def test_colour_only_for_a_terminal_that_wants_it(monkeypatch):
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    assert not swimlane.use_colour(io.StringIO()), "a file or pipe gets plain text"
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert swimlane.use_colour(io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not swimlane.use_colour(io.StringIO())
+
+
+def test_lockgraph_table_on_a_terminal_marks_the_cycle_in_red():
+    from rich.console import Console
+
+    from tools import lockgraph
+    from tools.lockgraph import LockGraph
+
+    result = replayed(DEADLOCK)
+    graph = LockGraph.of(result.edges, result.counts, result.findings)
+    console = Console(force_terminal=True, color_system="standard", width=100)
+    with console.capture() as captured:
+        console.print(lockgraph.table_rich(graph))
+    text = captured.get()
+    assert "\x1b[1;31m" in text and "A -> B" in ANSI.sub("", text)

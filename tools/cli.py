@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 import click
+from rich.console import Console
 
 import scenarios
 from scenarios.registry import Scenario
@@ -308,6 +309,9 @@ def lockgraph_command(
     graph = lockgraph.merge(graphs)
     title = " + ".join(scenario_names)
     try:
+        if fmt == "table" and output is None and use_colour(sys.stdout):
+            Console().print(lockgraph.table_rich(graph))
+            sys.exit(EXIT_FINDINGS if graph.findings else EXIT_CLEAN)
         if fmt == "table":
             body = lockgraph.table_text(graph)
         elif fmt == "dot":

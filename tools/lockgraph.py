@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 import graphviz
 from attrs import field, frozen
+from rich.table import Table
 
 from scheduler import Finding
 from scheduler.lockdep import Edge
@@ -113,6 +114,15 @@ def table_text(graph: LockGraph) -> str:
     if not rows:
         lines.append("(no dependency edges)")
     return "\n".join(lines) + "\n"
+
+
+def table_rich(graph: LockGraph) -> Table:
+    """The table for a terminal: the cycle's edges in red."""
+    out = Table("edge", "times seen", "first site", title="lock classes", title_justify="left")
+    out.columns[1].justify = "right"
+    for edge, seen, site, red in table(graph):
+        out.add_row(edge, seen, site, style="bold red" if red else None)
+    return out
 
 
 def digraph(graph: LockGraph, title: str = "lock classes") -> graphviz.Digraph:

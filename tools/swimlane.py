@@ -70,7 +70,7 @@ def use_colour(stream: TextIO) -> bool:
     """Whether ``stream`` is a terminal that wants colour (rich decides: a tty, not
     ``NO_COLOR``; ``FORCE_COLOR`` forces it)."""
     console = Console(file=stream)
-    return console.is_terminal and console.color_system is not None
+    return console.is_terminal and not console.no_color and console.color_system is not None
 
 
 def render(
