@@ -32,6 +32,11 @@ SCHEDULES = [
     "ls1:abbcca:-:0x2.1x2.0.2x2.1",
     "ls1:held-at-return:-:-",
     "ls1:replace-vs-destroy:-:0x2.1.0x3.1x3",
+    # the race in the merged code: an end-check invariant, and a held lock freed + exception
+    "ls1:two-devices-one-group:-:0x2.1.0.1x3.0x3.1x2.0.1x2.0x3.1."
+    "0.1.0x2.1x5.0.1.0x9.1.0x3.1.0x3.1.0x2.1x2.0x3.1x3.0x2.1.0.1x2.0.1.0.1x3.0x5",
+    "ls1:two-devices-one-group:-:0x2.1.0.1x3.0x5.1.0x4.1.0x3.1.0x"
+    "3.1x3.0x3.1.0.1x2.0.1.0x2.1x3.0x2.1.0x4.1x4.0x4.1.0x5.1x2.0.1.0x4.1.0.1.0",
 ]
 
 

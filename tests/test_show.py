@@ -22,6 +22,8 @@ SCHEDULES = {
     "aa": "ls1:aa:-:-",
     "rwsem-reader-writer": "ls1:rwsem-reader-writer:-:2.1.0x2.2.1x2",
     "replace-vs-destroy": "ls1:replace-vs-destroy:-:0x2.1.0x3.1x3",
+    "two-devices-one-group": "ls1:two-devices-one-group:-:0x2.1.0.1x3.0x5.1.0x4.1.0x3.1.0x"
+    "3.1x3.0x3.1.0.1x2.0.1.0x2.1x3.0x2.1.0x4.1x4.0x4.1.0x5.1x2.0.1.0x4.1.0.1.0",
 }
 
 #: The README's swimlane of the abba deadlock: the plain text must not change.
