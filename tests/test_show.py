@@ -111,7 +111,12 @@ def test_explore_report_writes_every_format_for_every_finding(capsys, tmp_path):
         stem = f"{n:02d}-{finding['kind']}"
         for suffix in (".txt", ".perfetto.json", ".dot", ".svg", ".html"):
             assert stem + suffix in names
-        assert finding["schedule"] in (target / f"{stem}.html").read_text()
+        page = (target / f"{stem}.html").read_text()
+        assert finding["schedule"] in page
+        assert 'data-kind="finding"' in page, "the swimlane marks where it was found"
+        perfetto_doc = json.loads((target / f"{stem}.perfetto.json").read_text())
+        check_format(perfetto_doc)
+        assert any(e.get("cat") == "finding" for e in perfetto_doc["traceEvents"])
     assert {"index.html", "lockgraph.dot", "lockgraph.svg"} <= set(names)
 
 

@@ -276,8 +276,11 @@ def render(
     findings: Sequence[Finding],
     graph: LockGraph,
     summary: str = "",
+    marks: Sequence[Finding] | None = None,
 ) -> str:
-    """The whole report for one execution (the one ``schedule`` replays)."""
+    """The whole report for one execution (the one ``schedule`` replays). ``marks`` are the
+    findings to place in the swimlane (they need the replay's trace positions); by default
+    ``findings``."""
     if findings:
         parts = [_finding_html(n, f) for n, f in enumerate(findings, 1)]
     else:
@@ -286,6 +289,7 @@ def render(
             f'{_esc(schedule)}</code><button type="button" data-target="replay-0">Copy'
             "</button></div><p>No finding in this execution.</p>"
         ]
+    lane = swimlane_svg(trace, actors, findings if marks is None else marks)
     count = len(findings)
     summary = summary or f"{count} finding{'s' if count != 1 else ''} in this execution"
     return "\n".join(
@@ -306,7 +310,7 @@ def render(
             "that actor holds (hatched: waiting), arrows go from a release to the acquire it "
             "unblocked. Hover a row for details.</p>",
             '<div id="details">hover a row of the swimlane</div>',
-            f'<div class="lane">{swimlane_svg(trace, actors, findings)}</div>',
+            f'<div class="lane">{lane}</div>',
             '<h2 id="lockgraph">Lock classes</h2>',
             "<p>An edge A &rarr; B: B was taken while A was held, labelled with where that "
             "first happened; a reported cycle is red.</p>",

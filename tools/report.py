@@ -90,6 +90,7 @@ def render(fmt: str, picture: Picture, *, colour: bool = False) -> str:
             actors=replayed.actors,
             findings=picture.findings,
             graph=picture.graph,
+            marks=replayed.findings,
         )
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
