@@ -116,7 +116,7 @@ def explore(
         chosen.exhausted,
         tuple(findings),
         tuple(graph.edges()) if graph is not None else (),
-        dict(graph.counts) if graph is not None else {},
+        counts=dict(graph.counts) if graph is not None else {},
     )
 
 
@@ -153,8 +153,8 @@ def replay(
         tuple(findings),
         tuple(ex.trace),
         tuple(ex.actor_names),
-        tuple(graph.edges()) if graph is not None else (),
-        dict(graph.counts) if graph is not None else {},
+        edges=tuple(graph.edges()) if graph is not None else (),
+        counts=dict(graph.counts) if graph is not None else {},
     )
 
 

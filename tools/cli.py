@@ -67,7 +67,8 @@ def _step_bound(schedule: Schedule) -> int:
 
 
 def _replay_schedule(parsed: Schedule) -> ReplayResult:
-    """Replay a parsed schedule line with everything its options say (for ``show``)."""
+    """Replay a parsed schedule line with everything its options say: the one place
+    ``replay``, ``show`` and ``explore --report`` turn a schedule into an execution."""
     chosen = _scenario(parsed.scenario)
     return replay(chosen.program, parsed, step_bound=_step_bound(parsed))
 
@@ -171,17 +172,14 @@ def explore_command(
         scenario=chosen.name,
         options=_options(step_bound),
     )
-    shown = (
-        [replay(chosen.program, f.schedule, step_bound=step_bound) for f in result.findings]
-        if report_dir is not None or not as_json
-        else []
-    )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
+        shown = [replay(chosen.program, f.schedule, step_bound=step_bound) for f in result.findings]
         click.echo(_explore_text(result, shown), nl=False)
     if report_dir is not None:
-        _write_report(report_dir, result, shown)
+        replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
+        _write_report(report_dir, result, replays)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
@@ -201,8 +199,7 @@ def _write_report(directory: Path, result: ExploreResult, shown: Sequence[Replay
 def replay_command(schedule: str, as_json: bool) -> None:
     """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
     parsed = Schedule.parse(schedule)
-    chosen = _scenario(parsed.scenario)
-    result = replay(chosen.program, parsed, step_bound=_step_bound(parsed))
+    result = _replay_schedule(parsed)
     if as_json:
         click.echo(
             json.dumps(
