@@ -35,7 +35,7 @@ class ExploreResult:
     findings: tuple[Finding, ...]
     edges: tuple[Edge, ...]
     #: how often each edge (prev, next) was taken over the exploration.
-    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False)
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
 
     @property
     def clean(self) -> bool:
@@ -58,8 +58,8 @@ class ReplayResult:
     trace: tuple[Event, ...]
     actors: tuple[str, ...]
     #: the lock graph the schedule's executions built, and how often each edge was taken.
-    edges: tuple[Edge, ...] = ()
-    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False)
+    edges: tuple[Edge, ...] = field(default=(), kw_only=True)
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
 
 
 def explore(
