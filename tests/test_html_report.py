@@ -51,7 +51,10 @@ def test_the_page_loads_offline_without_console_errors(browser, pages, name):
         assert errors == []
         assert requests == [pages[name].as_uri()], "nothing is fetched but the file itself"
         assert page.title() == f"lockstep: {name}"
-        assert page.locator("#swimlane").is_visible() and page.locator(".lane svg").count() == 1
+        assert (
+            page.locator("#swimlane").is_visible()
+            and page.locator(".lane svg.swimlane").count() == 1
+        )
         assert page.locator(".graph svg").count() == 1, "the lock graph is inline SVG"
     finally:
         page.close()

@@ -59,6 +59,8 @@ pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
 button { cursor: pointer; }
 .lane { overflow: auto; border: 1px solid #ddd; max-height: 80vh; }
 .lane text { font: 12px monospace; }
+.lanehead { position: sticky; top: 0; z-index: 1; line-height: 0; }
+.lane svg { display: block; }
 .ev:hover rect.hit { fill: #ffeb3b55; }
 #details { position: sticky; top: 0; background: #fffbe6; border: 1px solid #e6d98c;
   padding: .4em .7em; font: 12px monospace; white-space: pre-wrap; height: 6em;
@@ -129,7 +131,8 @@ def _row_detail(timeline: Timeline, row: int, event: Event) -> str:
 def swimlane_svg(
     trace: Sequence[Event], actors: Sequence[str], findings: Sequence[Finding] = ()
 ) -> str:
-    """The swimlane as an inline ``<svg>`` element."""
+    """The swimlane as inline SVG: a header of actor names (it stays in view while the lane
+    scrolls) and the lane itself."""
     timeline = build(trace, actors, findings)
     colours = _colours(timeline)
     depth = {a: 0 for a in timeline.actors}
@@ -151,14 +154,30 @@ def swimlane_svg(
     for name in timeline.actors:
         left[name] = x
         x += widths[name] + 10
-    width, height = x, HEAD + ROW * len(timeline.rows) + 8
+    width, height = x, ROW * len(timeline.rows) + 8
 
     def y(row: int) -> int:
-        return HEAD + ROW * row
+        return 4 + ROW * row
 
+    head = [
+        '<div class="lanehead">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEAD}" '
+        f'viewBox="0 0 {width} {HEAD}" aria-label="actors">',
+        f'<rect width="{width}" height="{HEAD}" fill="white"/>',
+        '<text x="4" y="18" font-weight="bold">step</text>',
+    ]
+    for i, name in enumerate(timeline.actors):
+        shade = "#e8eef7" if i % 2 == 0 else "#f3f3f3"
+        head.append(
+            f'<rect x="{left[name] - 5}" y="0" width="{widths[name] + 10}" height="{HEAD}" '
+            f'fill="{shade}"/>'
+        )
+        head.append(f'<text x="{left[name]}" y="18" font-weight="bold">{_esc(name)}</text>')
+    head += ["</svg>", "</div>"]
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="swimlane">',
+        *head,
+        f'<svg class="swimlane" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="swimlane">',
         "<defs>",
         '<pattern id="hatch" width="4" height="4" patternUnits="userSpaceOnUse" '
         'patternTransform="rotate(45)"><rect width="2" height="4" fill="#ff7f0e"/></pattern>',
@@ -174,8 +193,6 @@ def swimlane_svg(
             f'<rect x="{left[name] - 5}" y="0" width="{widths[name] + 10}" height="{height}" '
             f'fill="{shade}"/>'
         )
-        out.append(f'<text x="{left[name]}" y="18" font-weight="bold">{_esc(name)}</text>')
-    out.append('<text x="4" y="18" font-weight="bold">step</text>')
     for row, event in enumerate(timeline.rows):
         if event.kind == "finding":
             out.append(f'<rect x="0" y="{y(row)}" width="{width}" height="{ROW}" fill="#fbd5d5"/>')
