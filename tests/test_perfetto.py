@@ -149,3 +149,22 @@ def test_the_trace_is_deterministic():
     first = document_for("ls1:rwsem-reader-writer:-:2.1.0x2.2.1x2")[1]
     second = document_for("ls1:rwsem-reader-writer:-:2.1.0x2.2.1x2")[1]
     assert first == second
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (lambda ev: ev.append({**_slice(ev), "ts": 5, "dur": 1000}), "overlaps"),
+        (lambda ev: ev.append({**_slice(ev), "tid": 77}), "thread_name"),
+        (lambda ev: ev.remove(next(e for e in ev if e["ph"] == "f")), "flow"),
+    ],
+)
+def test_the_format_check_rejects_what_the_importers_reject(broken, message):
+    _, document = document_for("ls1:replace-vs-destroy:-:0x2.1.0x3.1x3")
+    broken(document["traceEvents"])
+    with pytest.raises(AssertionError, match=message):
+        check_format(document)
+
+
+def _slice(events):
+    return next(e for e in events if e["ph"] == "X" and e["cat"] == "lock")

@@ -113,14 +113,16 @@ def trace_events(
                 "args": args,
             }
         )
-    lock_track = {
-        (piece.actor, piece.name, piece.start, piece.end): tid[piece.actor] + track[piece] * EXTRA
-        for piece in timeline.slices
-        if piece.kind == "lock"
-    }
+    ending: dict[tuple[str, str, int], int] = {}
+    starting: dict[tuple[str, str, int], int] = {}
+    for piece in timeline.slices:
+        if piece.kind == "lock":
+            number = tid[piece.actor] + track[piece] * EXTRA
+            ending[(piece.actor, piece.name, piece.end)] = number
+            starting[(piece.actor, piece.name, piece.start)] = number
     for n, flow in enumerate(timeline.flows, 1):
-        src = _track_of(lock_track, flow.src, flow.lock, end=flow.source + 1) or tid[flow.src]
-        dst = _track_of(lock_track, flow.dst, flow.lock, start=flow.target) or tid[flow.dst]
+        src = ending.get((flow.src, flow.lock, flow.source + 1), tid[flow.src])
+        dst = starting.get((flow.dst, flow.lock, flow.target), tid[flow.dst])
         common = {"name": f"unblock {flow.lock}", "cat": "flow", "id": n, "pid": PID}
         timed.append({"ph": "s", **common, "tid": src, "ts": flow.source * TICK + TICK // 2})
         timed.append(
@@ -146,19 +148,6 @@ def trace_events(
         )
     timed.sort(key=lambda e: (e["ts"], -int(str(e.get("dur", 0)))))
     return events + timed
-
-
-def _track_of(
-    tracks: dict[tuple[str, str, int, int], int],
-    actor: str,
-    lock: str,
-    start: int | None = None,
-    end: int | None = None,
-) -> int | None:
-    for (who, name, first, last), number in tracks.items():
-        if who == actor and name == lock and start in (None, first) and end in (None, last):
-            return number
-    return None
 
 
 def _meta(tid: int, name: str, args: dict[str, object]) -> dict[str, object]:
