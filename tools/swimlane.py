@@ -50,6 +50,7 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+#: The rich style of each event kind (on a terminal only).
 _STYLES = {
     "acquire": "cyan",
     "acquired": "bold green",
