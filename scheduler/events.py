@@ -62,7 +62,8 @@ class Event:
     ``point`` (a shared-state access), ``acquire`` (an attempt), ``wait`` (the attempt found
     the lock unavailable), ``acquired``, ``trylock-failed``, ``release``, ``fault`` and
     ``done``. ``step`` is the number of the scheduling point that began
-    the step the event belongs to.
+    the step the event belongs to. ``where`` is the model code line of an ``acquire`` (when
+    lockdep runs), for the pictures; it takes no part in comparing traces.
     """
 
     step: int
@@ -70,6 +71,7 @@ class Event:
     kind: str
     obj: str = ""
     detail: str = ""
+    where: str = field(default="", eq=False)
 
 
 @frozen

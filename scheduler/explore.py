@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from attrs import frozen
+from attrs import field, frozen
 
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
@@ -43,8 +43,10 @@ class ExploreResult:
     exhausted: bool
     findings: tuple[Finding, ...]
     edges: tuple[Edge, ...]
+    #: how often each edge (prev, next) was taken over the exploration.
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
     #: With faults: how many fault points the exploration failed, one at a time (fail_nth).
-    fault_points: int | None = None
+    fault_points: int | None = field(default=None, kw_only=True)
 
     @property
     def clean(self) -> bool:
@@ -66,6 +68,9 @@ class ReplayResult:
     findings: tuple[Finding, ...]
     trace: tuple[Event, ...]
     actors: tuple[str, ...]
+    #: the lock graph the schedule's executions built, and how often each edge was taken.
+    edges: tuple[Edge, ...] = field(default=(), kw_only=True)
+    counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
 
 
 def explore(
@@ -140,7 +145,8 @@ def explore(
         exhausted,
         tuple(findings),
         tuple(graph.edges()) if graph is not None else (),
-        most if faults else None,
+        counts=dict(graph.counts) if graph is not None else {},
+        fault_points=most if faults else None,
     )
 
 
@@ -203,7 +209,14 @@ def replay(
         if raw.key not in seen:
             seen.add(raw.key)
             findings.append(_finding(raw, text, ex.trace))
-    return ReplayResult(text, tuple(findings), tuple(ex.trace), tuple(ex.actor_names))
+    return ReplayResult(
+        text,
+        tuple(findings),
+        tuple(ex.trace),
+        tuple(ex.actor_names),
+        edges=tuple(graph.edges()) if graph is not None else (),
+        counts=dict(graph.counts) if graph is not None else {},
+    )
 
 
 def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Finding:

@@ -22,8 +22,9 @@ Ending an execution early (deadlock, exception, step bound) resumes every parked
 swallow it; while aborting, releases and points do nothing, so ``finally`` blocks unwind
 without scheduling and without records.
 
-XX: actors may only wait on emulated locks. An actor that awaits a real trio primitive
-(an Event, a sleep with a deadline) stalls the whole execution.
+Actors may only wait on emulated locks. An actor that awaits a real trio primitive would
+stall the whole execution; a virtual clock (trio's MockClock with autojump) and a watchdog
+deadline turn that into a finding instead of a hang.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import outcome
 import trio
+import trio.testing
 from attrs import define, field
 
 from scheduler.events import Event, Footprint, Site
@@ -51,6 +53,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _SKIP = (_HERE, contextlib.__file__)
 _TRIO = os.path.dirname(os.path.abspath(trio.__file__))
 DEFAULT_STEP_BOUND = 10_000
+#: Virtual seconds after which an execution in which every task waits is declared stalled.
+#: The clock is trio's MockClock with autojump: it only moves when no task can run, which
+#: under the scheduler happens only when an actor waits on a real trio primitive.
+_STALL_SECONDS = 1_000_000
 
 
 class ExecutionAborted(BaseException):
@@ -218,7 +224,7 @@ class Execution:
                 raise ValueError("a program needs at least one actor")
             if self.lockdep is not None:
                 self.lockdep.begin_execution(self.index)
-            trio.run(self._main, program)
+            trio.run(self._main, program, clock=trio.testing.MockClock(autojump_threshold=0))
         finally:
             _current = None
         if self.error is not None:
@@ -226,12 +232,16 @@ class Execution:
 
     async def _main(self, program: Program) -> None:
         self._root = trio.lowlevel.current_task()
-        if program.setup is not None:
-            self._in_setup = True
-            await self._phase({"setup": program.setup})
-            self._in_setup = False
-        if not self.aborted:
-            await self._phase(program.actors)
+        with trio.move_on_after(_STALL_SECONDS) as watchdog:
+            if program.setup is not None:
+                self._in_setup = True
+                await self._phase({"setup": program.setup})
+                self._in_setup = False
+            if not self.aborted:
+                await self._phase(program.actors)
+        if watchdog.cancelled_caught:
+            self._stalled()
+            return
         if not self.aborted and program.check is not None:
             try:
                 program.check()
@@ -310,6 +320,21 @@ class Execution:
             self._deadlock(actor)
             self._abort(actor)
 
+    def _stalled(self) -> None:
+        """Every task waited on something other than the scheduler: the running actor
+        awaited a real trio primitive. The virtual clock jumped to the watchdog's deadline."""
+        actor = self.running
+        name = actor.name if actor is not None else "setup"
+        self.report(
+            "exception",
+            (),
+            ("exception", "stalled", name),
+            f"{name} blocked outside the scheduler",
+            f"BUG: {name} blocked outside the scheduler: model code awaited a real trio "
+            "primitive (an Event, a channel, a sleep without end); actors may only wait on "
+            "emulated locks",
+        )
+
     def _cancelled(self, _: object) -> trio.lowlevel.Abort:
         """Trio cancels a parked task only when the runtime itself crashed: unwind quietly,
         so that the crash surfaces from ``trio.run`` instead of hanging the nursery."""
@@ -381,9 +406,11 @@ class Execution:
 
     # -- records ----------------------------------------------------------------------
 
-    def event(self, actor: Actor, kind: str, obj: str = "", detail: str = "") -> None:
+    def event(
+        self, actor: Actor, kind: str, obj: str = "", detail: str = "", where: str = ""
+    ) -> None:
         if self.trace is not None:
-            self.trace.append(Event(self.steps, actor.name, kind, obj, detail))
+            self.trace.append(Event(self.steps, actor.name, kind, obj, detail, where))
 
     def site(self, actor: Actor) -> Site | None:
         if self.lockdep is None:
@@ -431,7 +458,7 @@ class Execution:
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
-        self.event(actor, "acquire", lock.name, _mode(write, trylock))
+        self.event(actor, "acquire", lock.name, _mode(write, trylock), site.where if site else "")
         if self.lockdep is not None and not trylock:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
         await self.switch(actor, lock.fp_acquire)

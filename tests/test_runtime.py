@@ -266,3 +266,18 @@ def test_lock_calls_outside_an_execution_are_a_clear_error():
 
     with pytest.raises(RuntimeError, match="no lockstep execution is running"):
         trio.run(m.lock)
+
+
+def test_an_actor_waiting_on_a_real_trio_primitive_is_a_finding_not_a_hang():
+    def program():
+        async def stuck():
+            await trio.Event().wait()
+
+        async def other():
+            await point("x")
+
+        return {"stuck": stuck, "other": other}
+
+    result = explore(program, scenario="stuck")
+    assert kinds(result) == ["exception"]
+    assert "blocked outside the scheduler" in result.findings[0].message

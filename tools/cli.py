@@ -1,4 +1,5 @@
-"""The ``lockstep`` command: list, explore and replay scenarios.
+"""The ``lockstep`` command: list, explore and replay scenarios; show an execution and the
+lock graph in other formats.
 
 Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a traceback).
 """
@@ -9,9 +10,11 @@ import json
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import attrs
 import click
+from rich.console import Console
 
 import scenarios
 from scenarios import variants
@@ -27,8 +30,8 @@ from scheduler import (
     replay,
 )
 from scheduler.runtime import DEFAULT_STEP_BOUND
-from tools import lockorder
-from tools.swimlane import render
+from tools import lockgraph, lockorder, report
+from tools.swimlane import render, use_colour
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 #: The scenario the main command explores when none is named.
@@ -88,6 +91,14 @@ def _step_bound(schedule: Schedule) -> int:
     return DEFAULT_STEP_BOUND if bound is None else int(bound)
 
 
+def _replay_schedule(parsed: Schedule) -> ReplayResult:
+    """Replay a parsed schedule line with everything its options say: the one place
+    ``replay``, ``show`` and ``explore --report`` turn a schedule into an execution."""
+    chosen = _scenario(parsed.scenario)
+    program = _program(chosen, parsed.option("variant"))
+    return replay(program, parsed, step_bound=_step_bound(parsed))
+
+
 def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
     classes = ", ".join(finding.classes)
     return "\n".join(
@@ -99,7 +110,7 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
             "",
             f"replay: lockstep replay {finding.schedule}",
             "",
-            render(shown.trace, shown.actors, shown.findings),
+            render(shown.trace, shown.actors, shown.findings, colour=use_colour(sys.stdout)),
             "",
         ]
     )
@@ -176,6 +187,13 @@ def list_command() -> None:
     help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write every format (text, perfetto, dot, svg, html) for every finding into DIR.",
+)
 def explore_command(
     scenario: str,
     strategy: str,
@@ -185,6 +203,7 @@ def explore_command(
     variant: str | None,
     faults: bool,
     as_json: bool,
+    report_dir: Path | None,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
     replace-vs-destroy)."""
@@ -206,7 +225,20 @@ def explore_command(
     else:
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
         click.echo(_explore_text(result, shown), nl=False)
+    if report_dir is not None:
+        replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
+        _write_report(report_dir, result, replays)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+def _write_report(directory: Path, result: ExploreResult, shown: Sequence[ReplayResult]) -> None:
+    try:
+        written = report.write_report(directory, result, shown)
+    except OSError as exc:
+        raise BadInput(f"cannot write the report into {directory}: {exc}") from None
+    except lockgraph.graphviz.ExecutableNotFound:
+        raise BadInput(_NO_DOT) from None
+    click.echo(f"lockstep: wrote {len(written)} files into {directory}", err=True)
 
 
 @main.command("lockorder")
@@ -246,9 +278,7 @@ def lockorder_command(
 def replay_command(schedule: str, as_json: bool) -> None:
     """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
     parsed = Schedule.parse(schedule)
-    chosen = _scenario(parsed.scenario)
-    program = _program(chosen, parsed.option("variant"))
-    result = replay(program, parsed, step_bound=_step_bound(parsed))
+    result = _replay_schedule(parsed)
     if as_json:
         click.echo(
             json.dumps(
@@ -274,6 +304,110 @@ def replay_command(schedule: str, as_json: bool) -> None:
             lines += [render(result.trace, result.actors, result.findings), ""]
         click.echo("\n".join(lines).rstrip() + "\n", nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+_NO_DOT = "Graphviz's dot is not installed (Debian: apt-get install graphviz)"
+
+
+@main.command("show")
+@click.argument("schedule")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(report.FORMATS),
+    default="text",
+    show_default=True,
+    help="text: swimlane with held locks; perfetto: Chrome trace event JSON; dot/svg: the "
+    "lock graph; html: a self-contained report.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+def show_command(schedule: str, fmt: str, output: Path | None) -> None:
+    """Replay SCHEDULE and draw the execution (and its lock graph) in one format."""
+    parsed = Schedule.parse(schedule)
+    result = _replay_schedule(parsed)
+    picture = report.Picture.of_replay(parsed.scenario, result)
+    colour = output is None and fmt == "text" and use_colour(sys.stdout)
+    try:
+        body = report.render(fmt, picture, colour=colour)
+    except lockgraph.graphviz.ExecutableNotFound:
+        raise BadInput(_NO_DOT) from None
+    _emit(body, output)
+    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+@main.command("lockgraph")
+@click.argument("scenario_names", metavar="SCENARIO...", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "dot", "svg"]),
+    default="table",
+    show_default=True,
+    help="table: edge, times seen, first site; dot/svg: the graph, reported cycles in red.",
+)
+@click.option("--strategy", type=click.Choice(["dfs", "random"]), default="dfs", show_default=True)
+@click.option("--executions", type=click.IntRange(min=1), default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+def lockgraph_command(
+    scenario_names: tuple[str, ...],
+    fmt: str,
+    strategy: str,
+    executions: int | None,
+    seed: int,
+    output: Path | None,
+) -> None:
+    """Explore each SCENARIO and show the lock-class graph they build together, as lockdep
+    builds one graph over a boot running all of them."""
+    graphs = []
+    for name in scenario_names:
+        chosen = _scenario(name)
+        result = explore(
+            chosen.program,
+            strategy=strategy,
+            executions=executions,
+            seed=seed,
+            scenario=chosen.name,
+        )
+        graphs.append(lockgraph.LockGraph.of(result.edges, result.counts, result.findings))
+    graph = lockgraph.merge(graphs)
+    title = " + ".join(scenario_names)
+    try:
+        if fmt == "table" and output is None and use_colour(sys.stdout):
+            Console().print(lockgraph.table_rich(graph))
+            sys.exit(EXIT_FINDINGS if graph.findings else EXIT_CLEAN)
+        if fmt == "table":
+            body = lockgraph.table_text(graph)
+        elif fmt == "dot":
+            body = lockgraph.dot_source(graph, title)
+        else:
+            body = lockgraph.svg(graph, title)
+    except lockgraph.graphviz.ExecutableNotFound:
+        raise BadInput(_NO_DOT) from None
+    _emit(body, output)
+    sys.exit(EXIT_FINDINGS if graph.findings else EXIT_CLEAN)
+
+
+def _emit(body: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(body, nl=not body.endswith("\n"))
+        return
+    try:
+        output.write_text(body, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(f"cannot write {output}: {exc}") from None
 
 
 def run(argv: Sequence[str] | None = None) -> int:

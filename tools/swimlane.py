@@ -1,10 +1,20 @@
-"""The text swimlane: a column per actor, a row per trace event, and who holds what."""
+"""The text swimlane: a column per actor, a row per trace event, and who holds what.
+
+The plain text is the contract (tests and the determinism checks compare it byte for byte,
+and it goes into logs and CI output), so colour is only ever added on top of it: the same
+characters, with ANSI styles, and only when writing to a terminal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TextIO
+
+from rich.console import Console
+from rich.text import Text
 
 from scheduler import Event, Finding
+from tools.timeline import with_findings
 
 _WIDTH = 30
 
@@ -40,19 +50,28 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _with_findings(trace: Sequence[Event], findings: Sequence[Finding]) -> list[Event]:
-    """The trace with a ``!! kind`` row where each finding was reported."""
-    rows = list(trace)
-    placed = sorted(
-        (f for f in findings if f.position is not None),
-        key=lambda f: f.position or 0,
-        reverse=True,
-    )
-    for finding in placed:
-        at = finding.position or 0
-        step = rows[at - 1].step if at else 0
-        rows.insert(at, Event(step, finding.actor, "finding", finding.kind))
-    return rows
+#: The rich style of each event kind (on a terminal only).
+_STYLES = {
+    "acquire": "cyan",
+    "acquired": "bold green",
+    "wait": "bold yellow",
+    "release": "blue",
+    "trylock-failed": "yellow",
+    "point": "dim",
+    "fault": "bold magenta",
+    "finding": "bold white on red",
+    "begin": "bold",
+    "end": "bold",
+    "start": "dim",
+    "done": "dim",
+}
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal that wants colour (rich decides: a tty, not
+    ``NO_COLOR``; ``FORCE_COLOR`` forces it)."""
+    console = Console(file=stream)
+    return console.is_terminal and not console.no_color and console.color_system is not None
 
 
 def render(
@@ -60,36 +79,100 @@ def render(
     actors: Sequence[str],
     findings: Sequence[Finding] = (),
     width: int = _WIDTH,
+    *,
+    held: bool = False,
+    colour: bool = False,
 ) -> str:
-    """The swimlane of ``trace`` as plain ASCII, each finding marked where it was reported,
-    and the locks each actor holds at the end."""
-    trace = _with_findings(trace, findings)
-    columns = list(actors) + [e.actor for e in trace if e.actor not in actors]
-    columns = list(dict.fromkeys(columns))
+    """The swimlane of ``trace``, each finding marked where it was reported, and the locks
+    each actor holds at the end.
+
+    Plain ASCII unless ``colour`` (ANSI escapes through rich, for a terminal); the text is
+    the same either way. With ``held``, each actor's column is followed by the locks it holds
+    after each row.
+    """
+    trace = with_findings(trace, findings)
+    columns = list(dict.fromkeys([*actors, *(e.actor for e in trace)]))
     col = {name: i for i, name in enumerate(columns)}
-    sizes = [
-        min(width, max([len(name)] + [len(describe(e)) for e in trace if e.actor == name]))
-        for name in columns
-    ]
-    header = " step | " + " | ".join(n.ljust(s) for n, s in zip(columns, sizes, strict=True))
-    lines = [header.rstrip(), "-" * len(header.rstrip())]
-    last_step = None
-    held: dict[str, list[str]] = {name: [] for name in columns}
+    holding: dict[str, list[str]] = {name: [] for name in columns}
+    held_rows: list[dict[str, str]] = []
     for event in trace:
-        cells = [" " * s for s in sizes]
-        cells[col[event.actor]] = _fit(describe(event), sizes[col[event.actor]]).ljust(
-            sizes[col[event.actor]]
+        if event.kind == "acquired":
+            holding[event.actor].append(event.obj)
+        elif event.kind == "release" and event.obj in holding[event.actor]:
+            holding[event.actor].remove(event.obj)
+        held_rows.append({name: ", ".join(locks) for name, locks in holding.items()})
+    names: list[str] = []
+    for name in columns:
+        names += [name, f"{name} holds"] if held else [name]
+    sizes = []
+    for name in columns:
+        sizes.append(
+            min(width, max([len(name)] + [len(describe(e)) for e in trace if e.actor == name]))
         )
+        if held:
+            sizes.append(min(width, max([len(name) + 6] + [len(row[name]) for row in held_rows])))
+    header = " step | " + " | ".join(n.ljust(s) for n, s in zip(names, sizes, strict=True))
+    lines: list[list[tuple[str, str]]] = [
+        [(header.rstrip(), "bold")],
+        [("-" * len(header.rstrip()), "")],
+    ]
+    last_step = None
+    per = 2 if held else 1
+    for event, row in zip(trace, held_rows, strict=True):
+        cells: list[tuple[str, str]] = [(" " * s, "") for s in sizes]
+        at = col[event.actor] * per
+        cells[at] = (_fit(describe(event), sizes[at]).ljust(sizes[at]), _STYLES.get(event.kind, ""))
+        if held:
+            for name in columns:
+                i = col[name] * per + 1
+                cells[i] = (_fit(row[name], sizes[i]).ljust(sizes[i]), "dim")
         step = f"{event.step:5d}" if event.step != last_step else "     "
         last_step = event.step
-        lines.append(f"{step} | " + " | ".join(cells).rstrip())
-        if event.kind == "acquired":
-            held[event.actor].append(event.obj)
-        elif event.kind == "release" and event.obj in held[event.actor]:
-            held[event.actor].remove(event.obj)
-    lines.append("")
+        line: list[tuple[str, str]] = [(f"{step} | ", "dim")]
+        for i, cell in enumerate(cells):
+            line += [(" | ", "dim")] if i else []
+            line.append(cell)
+        lines.append(_rstrip(line))
+    lines.append([])
     lines.append(
-        "held at the end: "
-        + "; ".join(f"{name}: {', '.join(locks) if locks else '-'}" for name, locks in held.items())
+        [
+            (
+                "held at the end: "
+                + "; ".join(
+                    f"{name}: {', '.join(locks) if locks else '-'}"
+                    for name, locks in holding.items()
+                ),
+                "",
+            )
+        ]
     )
-    return "\n".join(lines)
+    if not colour:
+        return "\n".join("".join(text for text, _ in line) for line in lines)
+    return _ansi(lines)
+
+
+def _rstrip(line: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``line`` without trailing spaces, as the plain text has always been."""
+    text = "".join(t for t, _ in line).rstrip()
+    out: list[tuple[str, str]] = []
+    length = 0
+    for piece, style in line:
+        keep = piece[: max(0, len(text) - length)]
+        length += len(piece)
+        if keep:
+            out.append((keep, style))
+    return out
+
+
+def _ansi(lines: list[list[tuple[str, str]]]) -> str:
+    """The styled lines as text with ANSI escapes."""
+    console = Console(force_terminal=True, color_system="standard", width=10_000)
+    text = Text()
+    for n, line in enumerate(lines):
+        if n:
+            text.append("\n")
+        for piece, style in line:
+            text.append(piece, style or None)
+    with console.capture() as captured:
+        console.print(text, end="", soft_wrap=True, highlight=False)
+    return captured.get()
