@@ -18,6 +18,16 @@ from tools.cli import run
 
 NAMES = [v.name for v in variants.VARIANTS]
 
+#: Where each is caught: a line of its report names the kernel function or operation.
+WHERE = {
+    "v4-detach-unlocked": "at iommufd_hw_pagetable_detach_v4 (",
+    "v5-abort-via-destroy": "iommufd_hw_pagetable_destroy (",
+    "v5-alloc-unlock-early": "at iommufd_hw_pagetable_abort (",
+    "finalize-after-unlock": "unfinalized object hwpt",
+    "shared-destroy-rwsem-class": "IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE]",
+    "destroy-elevates-refcount": "invariant broken in idev1 (iommufd_device_unbind)",
+}
+
 
 def lockstep_json(capsys, *args):
     code = run([*args, "--json"])
@@ -32,6 +42,8 @@ def test_variant_is_caught_with_its_kind_and_class(capsys, name):
     found = {(f["kind"], tuple(f["classes"])) for f in result["findings"]}
     expected = (variant.kind, (variant.lock_class,) if variant.lock_class else ())
     assert expected in found, found
+    [caught, *_] = [f for f in result["findings"] if f["kind"] == variant.kind]
+    assert WHERE[name] in caught["message"]
     for finding in result["findings"]:
         assert f"variant={name}" in finding["schedule"]
 
