@@ -121,7 +121,9 @@ def explore(
                 fail_nth=fail or None,
             )
             ex.run()
-            most = max(most, ex.fault_points) if faults else 0
+            if faults and not ex.fault_fired:
+                # a fault-free run: a later round can fail any of its points
+                most = max(most, ex.fault_points)
             this = (tuple(ex.choices), fail if ex.fault_points >= fail else 0)
             if graph is not None and graph.added:
                 contributors[count] = this

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from actors.ctx import ObjType, iommufd_get_object, iommufd_object_destroy_user
+from actors.ctx import ObjType, iommufd_get_object, iommufd_object_destroy_user, iommufd_put_object
 from actors.system import System
 from scenarios import variants
 from scenarios.iommufd import DIRECTORY
@@ -88,35 +88,36 @@ def test_b1_is_also_caught_by_a_fault_while_filling_the_new_domain():
     assert ("assert-held", ("&igroup->lock",)) in {(f.kind, f.classes) for f in result.findings}
 
 
-def _hold_one_destroy_another(system: System, first: ObjType, second: ObjType):
-    """One ioctl holds object A through iommufd_get_object (a trylock of its destroy_rwsem)
-    and destroys object B: down_write of B's destroy_rwsem."""
+def _hold_one_hwpt_destroy_another(system: System):
+    """One ioctl holds hwpt X through iommufd_get_object (a trylock of its destroy_rwsem) and
+    destroys hwpt Y: down_write of Y's destroy_rwsem, of the same class."""
     from actors import ops
 
     async def actor():
-        a = (await ops.ioas_alloc(system)).out["ioas_id"]
-        b = (await ops.ioas_alloc(system)).out["ioas_id"]
-        held = await iommufd_get_object(system.ictx, a, first)
-        victim = await iommufd_get_object(system.ictx, b, second)
+        ioas = (await ops.ioas_alloc(system)).out["ioas_id"]
+        idev = (await ops.mock_domain(system, ioas)).out["idev_id"]
+        x = (await ops.hwpt_alloc(system, idev, ioas)).out["hwpt_id"]
+        y = (await ops.hwpt_alloc(system, idev, ioas)).out["hwpt_id"]
+        held = await iommufd_get_object(system.ictx, x, ObjType.HW_PAGETABLE)
+        victim = await iommufd_get_object(system.ictx, y, ObjType.HW_PAGETABLE)
         await victim.destroy_rwsem.up_read()
         await iommufd_object_destroy_user(system.ictx, victim)
-        await held.destroy_rwsem.up_read()
+        await iommufd_put_object(held)
 
     return actor
 
 
 def test_b5_per_type_classes_still_report_same_type_nesting():
     """With obj_keys[type] the SELFTEST -> HW_PAGETABLE nesting of MOCK_DOMAIN_REPLACE is
-    fine, but holding one object and destroying another of the same type is still a
-    recursive-locking report, as lockdep gives on the kernel."""
+    fine, but holding one hwpt and destroying another is still a recursive-locking report,
+    as lockdep gives on the kernel."""
 
     def program():
-        system = System()
-        return Program({"t1": _hold_one_destroy_another(system, ObjType.IOAS, ObjType.IOAS)})
+        return Program({"t1": _hold_one_hwpt_destroy_another(System())})
 
     result = explore(program, scenario="same-type")
     assert [(f.kind, f.classes) for f in result.findings] == [
-        ("recursive-locking", ("&obj->destroy_rwsem/ioas",))
+        ("recursive-locking", ("&obj->destroy_rwsem/hwpt",))
     ]
 
 
