@@ -21,8 +21,9 @@ EXHAUSTIVE = {
     "replace-vs-destroy": 5132,
     "attach-vs-destroy-ioas": 10751,
     "dma-owner-vs-bind": 5837,
+    "destroy-vs-unbind": 324,
 }
-RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
+RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach", "auto-domain-vs-auto-domain")
 
 
 def test_every_shipped_scenario_is_registered() -> None:
@@ -77,6 +78,10 @@ OUTCOMES = {
     "dma-owner-vs-bind": {
         (("group0", ("EPERM",)), ("idev1", ("ok",))),
         (("group0", ("ok",)), ("idev1", ("EPERM",))),
+    },
+    "destroy-vs-unbind": {
+        (("idev1", ("ok",)), ("user", ("EBUSY",))),
+        (("idev1", ("ok",)), ("user", ("ENOENT",))),
     },
 }
 
