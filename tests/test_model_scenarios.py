@@ -1,7 +1,7 @@
 """The shipped iommufd scenarios on the merged (v8) model.
 
-Naive dfs exhausts the four small ones in seconds; their execution counts are pinned here, so
-a change to the model's scheduling points shows up. The three others have two long actors
+Naive dfs exhausts the small ones in seconds; their execution counts are pinned here, so
+a change to the model's scheduling points shows up. The others have two long actors
 (30+ steps each): naive dfs does not exhaust them (hundreds of thousands of executions and
 counting) until partial-order reduction exists, so seeded random walks cover them.
 """
