@@ -36,7 +36,7 @@ import attrs
 import pytest
 import trio
 
-from scheduler import ExploreResult, Program, explore, replay
+from scheduler import ExploreResult, explore, replay
 from scheduler.explore import ProgramFn
 from scheduler.strategies import STRATEGIES
 from tools import lockorder
@@ -66,7 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @attrs.frozen
 class _Resolved:
-    name: str
+    #: None for a user's program: `explore` names it after the function.
+    name: str | None
     program: ProgramFn
 
 
@@ -75,8 +76,9 @@ def _resolve(target: Target, variant: str | None) -> _Resolved:
     if callable(target):
         if variant is not None:
             raise ValueError("a variant applies to the shipped model, not to your own program")
-        name = getattr(target, "__qualname__", getattr(target, "__name__", "program"))
-        return _Resolved(name.replace("_", "-").replace("<", "").replace(">", ""), target)
+        return _Resolved(None, target)
+    # Imported on use: pytest loads this plugin in every session of a project that has
+    # lockstep installed; only a test that explores a shipped scenario needs them.
     import scenarios
     from scenarios import toml_scenario, variants
 
@@ -196,4 +198,4 @@ def lockstep(request: pytest.FixtureRequest) -> Lockstep:
     )
 
 
-__all__ = ["Lockstep", "Program", "lockstep", "report"]
+__all__ = ["Lockstep", "lockstep", "report"]
