@@ -68,16 +68,18 @@ def explore(
     options: Iterable[tuple[str, str]] = (),
     lockdep: bool = True,
     trace: bool = False,
+    preemption_bound: int | None = None,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
     ``executions`` caps the number of executions (a random exploration runs
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion). With ``trace``, each
-    finding carries the trace of the execution that showed it.
+    finding carries the trace of the execution that showed it. ``preemption_bound`` limits
+    dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom).
     """
     name = scenario or _program_name(program)
     options = tuple(options)
-    chosen = make_strategy(strategy, seed)
+    chosen = make_strategy(strategy, seed, preemption_bound=preemption_bound)
     if executions is None and strategy == "random":
         executions = DEFAULT_RANDOM_EXECUTIONS
     graph = Lockdep() if lockdep else None
