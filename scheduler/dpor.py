@@ -31,8 +31,11 @@ the reversal that matters is against the previous acquisition of that lock, whic
 lock while the waiter could have had it. Such races are detected as "lock races".
 
 Preemption bounding (CHESS, loom) combines by pruning: a branch that would exceed the bound
-is never taken, and where the reduction would need one, the running actor continues. As in
-loom, DPOR under a bound explores a subset of what a bounded naive search explores.
+is never taken, and where the reduction would need one, the running actor continues. A race
+is also reversed at the start of the block of steps its first step belongs to, where
+switching may cost no preemption (the conservative branches of bounded POR, Coons, Musuvathi
+and McKinley, OOPSLA 2013). Under a bound DPOR is not guaranteed to cover every trace that
+a bounded naive search covers (loom has the same limit); without one it covers all.
 """
 
 from __future__ import annotations
@@ -180,9 +183,7 @@ class _DporRun:
         if i:
             parent = stack[i - 1]
             fp = parent.fp
-            sleep = {
-                q: f for q, f in parent.sleep.items() if not dependent(f, fp, dpor.faults)
-            }
+            sleep = {q: f for q, f in parent.sleep.items() if not dependent(f, fp, dpor.faults)}
             wut = parent.wut.children[0]
             preemptions = parent.cost(parent.actor)
         else:
@@ -293,6 +294,12 @@ class Dpor:
                 if k < 0:
                     continue
             self._reverse(k, j, clocks, lidx)
+            if self.preemption_bound is not None:
+                start = k
+                while start > 0 and stack[start - 1].actor == stack[k].actor:
+                    start -= 1
+                if start < k:
+                    self._branch(start, stack[j].actor)
 
     def _feasible(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> bool:
         """Whether the waiting actor of step ``j`` could take its lock right after
@@ -355,15 +362,22 @@ class Dpor:
             return m if self._feasible(m, j, clocks, lidx) else -1
         return -1
 
+    def _branch(self, k: int, q: int) -> None:
+        """Bounded search only: also try ``q`` at node ``k`` (a conservative branch, taken
+        even where the reduction would call it equivalent to one that the bound prunes)."""
+        node = self.stack[k]
+        if not node.enables(q) or q in node.sleep:
+            return
+        if any(child.actor == q for child in node.wut.children):
+            return
+        fp = next((other.fp for other in self.stack[k:] if other.actor == q), None)
+        node.wut.children.append(_Branch(q, fp))
+
     def _reverse(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> None:
         """Insert ``notdep(e_k).e_j`` into the wakeup tree before step ``k``."""
         stack = self.stack
         a, mine = stack[k].actor, lidx[k]
-        v = [
-            (stack[m].actor, stack[m].fp)
-            for m in range(k + 1, j)
-            if clocks[m][a] <= mine
-        ]
+        v = [(stack[m].actor, stack[m].fp) for m in range(k + 1, j) if clocks[m][a] <= mine]
         v.append((stack[j].actor, stack[j].fp))
         node = stack[k]
         faults = self.faults

@@ -34,6 +34,7 @@ class ExploreResult:
     exhausted: bool
     findings: tuple[Finding, ...]
     edges: tuple[Edge, ...]
+    preemption_bound: int | None = None
 
     @property
     def clean(self) -> bool:
@@ -45,6 +46,7 @@ class ExploreResult:
             "strategy": self.strategy,
             "executions": self.executions,
             "exhausted": self.exhausted,
+            "preemption_bound": self.preemption_bound,
             "findings": [f.to_json() for f in self.findings],
         }
 
@@ -113,6 +115,7 @@ def explore(
         chosen.exhausted,
         tuple(findings),
         tuple(graph.edges()) if graph is not None else (),
+        preemption_bound,
     )
 
 

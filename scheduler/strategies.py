@@ -6,10 +6,11 @@ actors' indices with the running actor first (continuing costs no preemption), t
 others in program order.
 
 - `Dpor` (scheduler/dpor.py): ``dfs``, exhaustive with optimal partial-order reduction.
-- `DepthFirst`: ``naive-dfs``, exhaustive and stateless (it re-executes from the start): the exploration
-  tree is the sequence of (options, position) of the previous execution; the next execution
-  follows it to the deepest point with an untried option, takes that, and then the first
-  option everywhere below. The first execution therefore runs the actors one after another.
+- `DepthFirst`: ``naive-dfs``, exhaustive and stateless (it re-executes from the start):
+  the exploration tree is the sequence of (options, position) of the previous execution;
+  the next execution follows it to the deepest point with an untried option, takes that,
+  and then the first option everywhere below. The first execution therefore runs the actors
+  one after another.
 - `RandomWalk`: a uniformly random runnable actor at each point, from one seeded generator.
 - `Replay`: the recorded choices, checked against what is runnable.
 """

@@ -81,6 +81,8 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
 
 def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
+    if result.preemption_bound is not None:
+        state += f", at most {result.preemption_bound} preemptions"
     if result.strategy == "random":
         state = "random"
     count = len(result.findings)
@@ -113,10 +115,11 @@ def list_command() -> None:
 @click.argument("scenario", default=DEFAULT_SCENARIO)
 @click.option(
     "--strategy",
-    type=click.Choice(["dfs", "random"]),
+    type=click.Choice(["dfs", "naive-dfs", "random"]),
     default="dfs",
     show_default=True,
-    help="dfs: exhaustive; random: seeded random walks.",
+    help="dfs: exhaustive, one execution per Mazurkiewicz trace (optimal DPOR); naive-dfs: "
+    "every interleaving; random: seeded random walks.",
 )
 @click.option(
     "--executions",
@@ -132,6 +135,12 @@ def list_command() -> None:
     show_default=True,
     help="Steps after which an execution is a livelock finding.",
 )
+@click.option(
+    "--preemption-bound",
+    type=click.IntRange(min=0),
+    default=None,
+    help="dfs/naive-dfs: only executions with at most this many preemptions (CHESS, loom).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def explore_command(
     scenario: str,
@@ -139,6 +148,7 @@ def explore_command(
     executions: int | None,
     seed: int,
     step_bound: int,
+    preemption_bound: int | None,
     as_json: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
@@ -152,6 +162,7 @@ def explore_command(
         step_bound=step_bound,
         scenario=chosen.name,
         options=_options(step_bound),
+        preemption_bound=preemption_bound,
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
