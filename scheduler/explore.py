@@ -71,18 +71,20 @@ def explore(
     lockdep: bool = True,
     trace: bool = False,
     preemption_bound: int | None = None,
+    depth: int = 3,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
-    ``executions`` caps the number of executions (a random exploration runs
+    ``executions`` caps the number of executions (random and pct run
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion). With ``trace``, each
     finding carries the trace of the execution that showed it. ``preemption_bound`` limits
-    dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom).
+    dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
+    ``depth`` is the bug depth pct aims at.
     """
     name = scenario or _program_name(program)
     options = tuple(options)
-    chosen = make_strategy(strategy, seed, preemption_bound=preemption_bound)
-    if executions is None and strategy == "random":
+    chosen = make_strategy(strategy, seed, preemption_bound=preemption_bound, depth=depth)
+    if executions is None and strategy in ("random", "pct"):
         executions = DEFAULT_RANDOM_EXECUTIONS
     graph = Lockdep() if lockdep else None
     contributors: dict[int, tuple[int, ...]] = {}

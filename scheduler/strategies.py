@@ -11,6 +11,7 @@ others in program order.
   the next execution follows it to the deepest point with an untried option, takes that,
   and then the first option everywhere below. The first execution therefore runs the actors
   one after another.
+- `Pct` (scheduler/pct.py): ``pct``, seeded random priorities with d-1 change points.
 - `RandomWalk`: a uniformly random runnable actor at each point, from one seeded generator.
 - `Replay`: the recorded choices, checked against what is runnable.
 """
@@ -171,13 +172,19 @@ class Replay:
             )
 
 
-STRATEGIES = ("dfs", "naive-dfs", "random")
+STRATEGIES = ("dfs", "naive-dfs", "random", "pct")
 
 
 def make_strategy(
-    name: str, seed: int, *, preemption_bound: int | None = None, faults: bool = False
+    name: str,
+    seed: int,
+    *,
+    preemption_bound: int | None = None,
+    faults: bool = False,
+    depth: int = 3,
 ) -> Strategy:
-    """The strategy called ``name``; ``faults``: fault points are ordered (fail_nth)."""
+    """The strategy called ``name``; ``faults``: fault points are ordered (fail_nth);
+    ``depth``: the bug depth PCT aims at."""
     if name == "dfs":
         from scheduler.dpor import Dpor
 
@@ -186,4 +193,8 @@ def make_strategy(
         return DepthFirst(preemption_bound=preemption_bound)
     if name == "random":
         return RandomWalk(seed)
+    if name == "pct":
+        from scheduler.pct import Pct
+
+        return Pct(seed, depth)
     raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")

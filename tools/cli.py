@@ -83,8 +83,8 @@ def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.preemption_bound is not None:
         state += f", at most {result.preemption_bound} preemptions"
-    if result.strategy == "random":
-        state = "random"
+    if result.strategy in ("random", "pct"):
+        state = result.strategy
     count = len(result.findings)
     lines = [
         f"{result.scenario}: {result.executions} execution"
@@ -115,19 +115,28 @@ def list_command() -> None:
 @click.argument("scenario", default=DEFAULT_SCENARIO)
 @click.option(
     "--strategy",
-    type=click.Choice(["dfs", "naive-dfs", "random"]),
+    type=click.Choice(["dfs", "naive-dfs", "random", "pct"]),
     default="dfs",
     show_default=True,
     help="dfs: exhaustive, one execution per Mazurkiewicz trace (optimal DPOR); naive-dfs: "
-    "every interleaving; random: seeded random walks.",
+    "every interleaving; random: seeded random walks; pct: seeded PCT (see --depth).",
 )
 @click.option(
     "--executions",
     type=click.IntRange(min=1),
     default=None,
-    help="Stop after this many executions (random: 100 unless given).",
+    help="Stop after this many executions (random, pct: 100 unless given).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --strategy random.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of --strategy random and pct."
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="pct: the bug depth aimed at (d-1 priority change points).",
+)
 @click.option(
     "--step-bound",
     type=click.IntRange(min=1),
@@ -147,6 +156,7 @@ def explore_command(
     strategy: str,
     executions: int | None,
     seed: int,
+    depth: int,
     step_bound: int,
     preemption_bound: int | None,
     as_json: bool,
@@ -163,6 +173,7 @@ def explore_command(
         scenario=chosen.name,
         options=_options(step_bound),
         preemption_bound=preemption_bound,
+        depth=depth,
     )
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
