@@ -16,6 +16,7 @@ import click
 import scenarios
 from scenarios.registry import Scenario
 from scheduler import ExploreResult, Finding, ReplayResult, Schedule, ScheduleError, explore, replay
+from scheduler.minimize import minimize, preemptions
 from scheduler.runtime import DEFAULT_STEP_BOUND
 from tools.swimlane import render
 
@@ -62,8 +63,13 @@ def _step_bound(schedule: Schedule) -> int:
     return DEFAULT_STEP_BOUND if bound is None else int(bound)
 
 
-def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
+def _finding_text(
+    index: int, total: int, finding: Finding, shown: ReplayResult, minimized: str | None = None
+) -> str:
     classes = ", ".join(finding.classes)
+    replay_lines = [f"replay: lockstep replay {finding.schedule}"]
+    if minimized is not None and minimized != finding.schedule:
+        replay_lines.append(f"minimized: lockstep replay {minimized}")
     return "\n".join(
         [
             f"=== finding {index} of {total}: {finding.kind}"
@@ -71,7 +77,7 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
             + " ===",
             finding.message,
             "",
-            f"replay: lockstep replay {finding.schedule}",
+            *replay_lines,
             "",
             render(shown.trace, shown.actors, shown.findings),
             "",
@@ -79,7 +85,9 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
     )
 
 
-def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
+def _explore_text(
+    result: ExploreResult, shown: Sequence[ReplayResult], minimized: Sequence[str]
+) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.preemption_bound is not None:
         state += f", at most {result.preemption_bound} preemptions"
@@ -92,8 +100,9 @@ def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
         f"{count} finding{'s' if count != 1 else ''}",
         "",
     ]
-    for i, (finding, replayed) in enumerate(zip(result.findings, shown, strict=True), 1):
-        lines.append(_finding_text(i, count, finding, replayed))
+    entries = zip(result.findings, shown, minimized, strict=True)
+    for i, (finding, replayed, small) in enumerate(entries, 1):
+        lines.append(_finding_text(i, count, finding, replayed, small))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -175,11 +184,25 @@ def explore_command(
         preemption_bound=preemption_bound,
         depth=depth,
     )
+    minimized = [
+        str(
+            minimize(
+                chosen.program,
+                f.schedule,
+                finding=(f.kind, tuple(sorted(f.classes))),
+                step_bound=step_bound,
+            )
+        )
+        for f in result.findings
+    ]
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        report = result.to_json()
+        for entry, small in zip(report["findings"], minimized, strict=True):  # type: ignore[arg-type]
+            entry["minimized"] = small
+        click.echo(json.dumps(report, indent=2))
     else:
         shown = [replay(chosen.program, f.schedule, step_bound=step_bound) for f in result.findings]
-        click.echo(_explore_text(result, shown), nl=False)
+        click.echo(_explore_text(result, shown, minimized), nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
@@ -216,6 +239,33 @@ def replay_command(schedule: str, as_json: bool) -> None:
             lines += [render(result.trace, result.actors, result.findings), ""]
         click.echo("\n".join(lines).rstrip() + "\n", nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+
+
+@main.command("minimize")
+@click.argument("schedule")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def minimize_command(schedule: str, as_json: bool) -> None:
+    """Shrink SCHEDULE to the fewest preemptions, then the fewest steps, keeping its first
+    finding (kind and lock classes); print the shorter replay line."""
+    parsed = Schedule.parse(schedule)
+    chosen = _scenario(parsed.scenario)
+    bound = _step_bound(parsed)
+    small = minimize(chosen.program, parsed, step_bound=bound)
+    before, after = (
+        preemptions(chosen.program, parsed, bound),
+        preemptions(chosen.program, small, bound),
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"schedule": str(parsed), "minimized": str(small), "preemptions": [before, after]},
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"{parsed.scenario}: {before} preemptions -> {after}")
+        click.echo(f"minimized: lockstep replay {small}")
+    sys.exit(EXIT_FINDINGS)
 
 
 def run(argv: Sequence[str] | None = None) -> int:
