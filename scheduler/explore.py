@@ -72,6 +72,7 @@ def explore(
     trace: bool = False,
     preemption_bound: int | None = None,
     depth: int = 3,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -79,7 +80,8 @@ def explore(
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion). With ``trace``, each
     finding carries the trace of the execution that showed it. ``preemption_bound`` limits
     dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
-    ``depth`` is the bug depth pct aims at.
+    ``depth`` is the bug depth pct aims at. ``progress(executions, findings)`` is called
+    after every execution (the CLI's progress bar).
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -110,6 +112,8 @@ def explore(
             schedule = Schedule.build(name, options, runs)
             findings.append(_finding(raw, str(schedule), ex.trace))
         count += 1
+        if progress is not None:
+            progress(count, len(findings))
     return ExploreResult(
         name,
         strategy,

@@ -180,3 +180,9 @@ def test_preemption_bound_zero_still_finds_abba_inversion():
     assert findings_of(result) == {("circular-dependency", ("A", "B"))}
     one = explore(scenarios.get("abba").program, scenario="abba", preemption_bound=1)
     assert ("deadlock", ("A", "B")) in findings_of(one)
+
+
+def test_explore_reports_progress_after_every_execution():
+    seen = []
+    result = explore(contention(2), scenario="c2", progress=lambda n, f: seen.append((n, f)))
+    assert [n for n, _ in seen] == list(range(1, result.executions + 1))

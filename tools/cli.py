@@ -5,10 +5,12 @@ Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a trace
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import click
@@ -106,6 +108,48 @@ def _explore_text(
     return "\n".join(lines).rstrip() + "\n"
 
 
+@contextlib.contextmanager
+def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr (executions, findings, rate; a bar and an estimate
+    when the number of executions is known), only on a terminal: never in a pipe, a file
+    or with --json, so logs and JSON stay clean."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("exploring"),
+        BarColumn() if total else TextColumn(""),
+        MofNCompleteColumn() if total else TextColumn("{task.completed} executions"),
+        TextColumn("{task.fields[findings]} findings"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    ]
+    if total:
+        columns.append(TimeRemainingColumn())
+    start = time.monotonic()
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("explore", total=total, findings=0, rate="")
+
+        def update(count: int, findings: int) -> None:
+            if count % 50 and count != total:
+                return
+            elapsed = time.monotonic() - start
+            rate = f"{count / elapsed:,.0f}/s" if elapsed > 0 else ""
+            bar.update(task, completed=count, findings=findings, rate=rate)
+
+        yield update
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Explore interleavings of lock-using actors and report deadlocks and lockdep splats."""
@@ -173,17 +217,20 @@ def explore_command(
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
     replace-vs-destroy)."""
     chosen = _scenario(scenario)
-    result = explore(
-        chosen.program,
-        strategy=strategy,
-        executions=executions,
-        seed=seed,
-        step_bound=step_bound,
-        scenario=chosen.name,
-        options=_options(step_bound),
-        preemption_bound=preemption_bound,
-        depth=depth,
-    )
+    terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    with _progress(executions, enabled=terminal and not as_json) as progress:
+        result = explore(
+            chosen.program,
+            strategy=strategy,
+            executions=executions,
+            seed=seed,
+            step_bound=step_bound,
+            scenario=chosen.name,
+            options=_options(step_bound),
+            preemption_bound=preemption_bound,
+            depth=depth,
+            progress=progress,
+        )
     minimized = [
         str(
             minimize(
