@@ -92,6 +92,8 @@ class Finding:
     actor: str = ""
     position: int | None = field(default=None, eq=False)
     trace: tuple[Event, ...] | None = field(default=None, eq=False, repr=False)
+    #: What makes it distinct within an exploration (each distinct finding is reported once).
+    key: tuple[object, ...] = field(default=(), eq=False, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -18,7 +18,7 @@ from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
 from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, RawFinding
 from scheduler.schedule import Schedule, ScheduleError
-from scheduler.strategies import Replay, make_strategy
+from scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
 
@@ -62,7 +62,7 @@ class ReplayResult:
 def explore(
     program: ProgramFn,
     *,
-    strategy: str = "dfs",
+    strategy: str | Strategy = "dfs",
     executions: int | None = None,
     seed: int = 0,
     step_bound: int = DEFAULT_STEP_BOUND,
@@ -80,13 +80,17 @@ def explore(
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion). With ``trace``, each
     finding carries the trace of the execution that showed it. ``preemption_bound`` limits
     dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
-    ``depth`` is the bug depth pct aims at. ``progress(executions, findings)`` is called
+    ``depth`` is the bug depth pct aims at. ``strategy`` is a name, or a strategy object
+    (one share of a parallel exploration). ``progress(executions, findings)`` is called
     after every execution (the CLI's progress bar).
     """
     name = scenario or _program_name(program)
     options = tuple(options)
-    chosen = make_strategy(strategy, seed, preemption_bound=preemption_bound, depth=depth)
-    if executions is None and strategy in ("random", "pct"):
+    if isinstance(strategy, str):
+        chosen = make_strategy(strategy, seed, preemption_bound=preemption_bound, depth=depth)
+    else:
+        chosen = strategy
+    if executions is None and chosen.name in ("random", "pct"):
         executions = DEFAULT_RANDOM_EXECUTIONS
     graph = Lockdep() if lockdep else None
     contributors: dict[int, tuple[int, ...]] = {}
@@ -116,7 +120,7 @@ def explore(
             progress(count, len(findings))
     return ExploreResult(
         name,
-        strategy,
+        chosen.name,
         count,
         chosen.exhausted,
         tuple(findings),
@@ -166,6 +170,7 @@ def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Findi
         raw.actor,
         raw.position,
         tuple(trace) if trace is not None else None,
+        raw.key,
     )
 
 

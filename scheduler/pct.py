@@ -9,10 +9,12 @@ highest-priority runnable actor, and at ``d - 1`` steps chosen uniformly among t
 then finds a given depth-``d`` bug with probability at least ``1 / (n * k**(d - 1))`` for
 ``n`` actors and ``k`` steps, where a random walk's chance can shrink exponentially in ``k``.
 
-``k`` is not known before the first execution: it starts at `INITIAL_STEPS` and is then
-the longest execution seen so far. Priorities and change points come from one seeded
-generator, so a seed reproduces the whole exploration; each finding still replays from its
-own schedule line like any other.
+``k`` is not known before the first execution: execution 0 assumes `INITIAL_STEPS`, and
+every later one uses the length of execution 0 (at least `INITIAL_STEPS`). Execution ``i``
+draws its priorities and change points from its own generator (`execution_rng` of the seed
+and ``i``), so a seed reproduces the whole exploration, and a share of it (``start``,
+``stride``: ``--jobs``) runs the same executions in another process; each finding replays
+from its own schedule line.
 
 Steps are counted at every scheduling point (the runtime calls `step` even where one actor
 alone can run), as the paper counts them.
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import random
 from typing import TYPE_CHECKING
+
+from scheduler.strategies import execution_rng
 
 if TYPE_CHECKING:
     from scheduler.runtime import Actor
@@ -33,8 +37,9 @@ INITIAL_STEPS = 50
 class _PctRun:
     """The chooser of one PCT execution."""
 
-    def __init__(self, strategy: Pct, change_points: dict[int, int]) -> None:
-        self.strategy = strategy
+    def __init__(self, depth: int, rng: random.Random, change_points: dict[int, int]) -> None:
+        self.depth = depth
+        self.rng = rng
         self.change_points = change_points
         self.priorities: dict[int, int] = {}
         self.steps = 0
@@ -47,8 +52,8 @@ class _PctRun:
         priorities = self.priorities
         if not priorities:
             ranks = list(range(len(runnable)))
-            self.strategy.rng.shuffle(ranks)
-            depth = self.strategy.depth
+            self.rng.shuffle(ranks)
+            depth = self.depth
             priorities.update({a.index: depth + r for a, r in zip(runnable, ranks, strict=True)})
         chosen = max(runnable, key=lambda a: priorities.get(a.index, 0))
         lowered = self.change_points.get(self.steps)
@@ -59,25 +64,40 @@ class _PctRun:
 
 
 class Pct:
-    """Seeded PCT of depth ``depth`` (``--strategy pct --depth D``)."""
+    """Seeded PCT of depth ``depth`` (``--strategy pct --depth D``). A share of a parallel
+    exploration gets ``k`` (the length of execution 0) from its coordinator."""
 
     name = "pct"
     exhausted = False
 
-    def __init__(self, seed: int, depth: int = 3) -> None:
+    def __init__(
+        self,
+        seed: int,
+        depth: int = 3,
+        *,
+        start: int = 0,
+        stride: int = 1,
+        k: int | None = None,
+    ) -> None:
         if depth < 1:
             raise ValueError("PCT depth must be at least 1")
+        self.seed = seed
         self.depth = depth
-        self.rng = random.Random(seed)
-        self.k = INITIAL_STEPS
+        self.index = start
+        self.stride = stride
+        self.k = k
         self._run: _PctRun | None = None
 
     def next_chooser(self) -> _PctRun:
-        if self._run is not None:
-            self.k = max(self.k, self._run.steps)
-        points = self.rng.sample(range(1, self.k + 1), min(self.depth - 1, self.k))
+        if self.k is None and self._run is not None:
+            self.k = max(INITIAL_STEPS, self._run.steps)
+        index = self.index
+        self.index += self.stride
+        k = INITIAL_STEPS if index == 0 or self.k is None else self.k
+        rng = execution_rng(self.seed, index)
+        points = rng.sample(range(1, k + 1), min(self.depth - 1, k))
         # the i-th change point lowers the actor to priority d - 1 - i: below every initial
         # priority (>= d) and below the actors lowered before it
         change_points = {step: self.depth - 1 - i for i, step in enumerate(points)}
-        self._run = _PctRun(self, change_points)
+        self._run = _PctRun(self.depth, rng, change_points)
         return self._run

@@ -124,15 +124,29 @@ class _RandomChooser:
         return options[self.rng.randrange(len(options))]
 
 
+def execution_rng(seed: int, index: int) -> random.Random:
+    """The generator of execution ``index`` of a seeded exploration: each execution has its
+    own, so that any subset of the executions can run elsewhere (``--jobs``) unchanged."""
+    return random.Random(seed * 1_000_003 + index)
+
+
 class RandomWalk:
+    """Seeded random walks; execution ``i`` draws from `execution_rng` ``(seed, i)``. With
+    ``start`` and ``stride`` it runs executions start, start + stride, ... (one share of a
+    parallel exploration)."""
+
     name = "random"
     exhausted = False
 
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
+    def __init__(self, seed: int, *, start: int = 0, stride: int = 1) -> None:
+        self.seed = seed
+        self.index = start
+        self.stride = stride
 
     def next_chooser(self) -> _RandomChooser:
-        return _RandomChooser(self._rng)
+        chooser = _RandomChooser(execution_rng(self.seed, self.index))
+        self.index += self.stride
+        return chooser
 
 
 class Replay:

@@ -19,6 +19,7 @@ import scenarios
 from scenarios.registry import Scenario
 from scheduler import ExploreResult, Finding, ReplayResult, Schedule, ScheduleError, explore, replay
 from scheduler.minimize import minimize, preemptions
+from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
 from tools.swimlane import render
 
@@ -51,6 +52,12 @@ def _scenario(name: str) -> Scenario:
         return scenarios.get(name)
     except KeyError as exc:
         raise BadInput(exc.args[0]) from None
+
+
+def _load_program(name: str) -> Callable[[], object]:
+    """A scenario's program, by name or path: what a --jobs worker process builds its own
+    program from (programs are closures, which do not pickle)."""
+    return _scenario(name).program
 
 
 def _options(step_bound: int) -> list[tuple[str, str]]:
@@ -203,6 +210,13 @@ def list_command() -> None:
     default=None,
     help="dfs/naive-dfs: only executions with at most this many preemptions (CHESS, loom).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="random/pct: share the executions out over this many processes (same findings).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def explore_command(
     scenario: str,
@@ -212,25 +226,44 @@ def explore_command(
     depth: int,
     step_bound: int,
     preemption_bound: int | None,
+    jobs: int,
     as_json: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
     replace-vs-destroy)."""
     chosen = _scenario(scenario)
     terminal = sys.stdout.isatty() and sys.stderr.isatty()
-    with _progress(executions, enabled=terminal and not as_json) as progress:
-        result = explore(
-            chosen.program,
+    if jobs > 1:
+        if strategy not in PARALLEL_STRATEGIES:
+            raise BadInput(
+                f"--jobs shares out {' and '.join(PARALLEL_STRATEGIES)} explorations; "
+                f"--strategy {strategy} runs in one process"
+            )
+        result = explore_parallel(
+            _load_program,
+            chosen.name,
+            jobs=jobs,
             strategy=strategy,
             executions=executions,
             seed=seed,
-            step_bound=step_bound,
-            scenario=chosen.name,
-            options=_options(step_bound),
-            preemption_bound=preemption_bound,
             depth=depth,
-            progress=progress,
+            step_bound=step_bound,
+            options=_options(step_bound),
         )
+    else:
+        with _progress(executions, enabled=terminal and not as_json) as progress:
+            result = explore(
+                chosen.program,
+                strategy=strategy,
+                executions=executions,
+                seed=seed,
+                step_bound=step_bound,
+                scenario=chosen.name,
+                options=_options(step_bound),
+                preemption_bound=preemption_bound,
+                depth=depth,
+                progress=progress,
+            )
     minimized = [
         str(
             minimize(
