@@ -14,8 +14,8 @@ they touch the same object and at least one writes; every operation on one lock 
 (acquire attempt, acquire after waiting, release) is dependent on every other on it; reads
 of one object, and operations on different objects, are independent. An actor's first step
 (no footprint yet) runs only its own code. Fault points are independent of each other unless
-a fault is being injected by count (``fail_nth``: the n-th fault point fails, so their order
-matters).
+a fault is being injected by count (the execution's ``fail_nth``: the n-th fault point
+fails, so their order matters; detected at the first step).
 
 The runtime calls `_DporRun.step` at every scheduling point, even where one actor alone can
 run, because races need every step; it still records a choice only where several could run,
@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from scheduler.events import SHARED_ACCESSES, Footprint
-from scheduler.runtime import ScheduleMismatch
+from scheduler.runtime import ScheduleMismatch, current
 from scheduler.strategies import NondeterminismError
 
 if TYPE_CHECKING:
@@ -144,6 +144,8 @@ class _DporRun:
         stack = dpor.stack
         i = self.depth
         self.depth += 1
+        if not i and not dpor.faults and current().fail_nth is not None:
+            dpor.faults = True
         previous = self.previous
         if previous is not None:
             last = stack[i - 1]

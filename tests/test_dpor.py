@@ -186,3 +186,25 @@ def test_explore_reports_progress_after_every_execution():
     seen = []
     result = explore(contention(2), scenario="c2", progress=lambda n, f: seen.append((n, f)))
     assert [n for n, _ in seen] == list(range(1, result.executions + 1))
+
+
+def test_fault_points_are_ordered_when_a_fault_is_injected_by_count():
+    from scheduler import fault_point
+    from scheduler.dpor import Dpor
+    from scheduler.runtime import Execution
+
+    def program():
+        async def a():
+            await fault_point("kzalloc", 12)
+
+        return {"a": a, "b": a}
+
+    def runs(fail_nth):
+        strategy, count = Dpor(), 0
+        while (chooser := strategy.next_chooser()) is not None:
+            Execution(program, chooser, fail_nth=fail_nth).run()
+            count += 1
+        return count
+
+    assert runs(None) == 1
+    assert runs(1) == 2, "which actor reaches the first fault point matters"
