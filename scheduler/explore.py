@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from attrs import frozen
 
+from scheduler import checkpoint as checkpoints
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
 from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, RawFinding
@@ -73,6 +74,8 @@ def explore(
     preemption_bound: int | None = None,
     depth: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    checkpoint: str | None = None,
+    checkpoint_every: int = 1000,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -82,7 +85,8 @@ def explore(
     dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
     ``depth`` is the bug depth pct aims at. ``strategy`` is a name, or a strategy object
     (one share of a parallel exploration). ``progress(executions, findings)`` is called
-    after every execution (the CLI's progress bar).
+    after every execution (the CLI's progress bar). With ``checkpoint`` (a file), the state
+    is saved every ``checkpoint_every`` executions and an exploration resumes from it.
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -97,10 +101,29 @@ def explore(
     seen: set[tuple[object, ...]] = set()
     findings: list[Finding] = []
     count = 0
+    identity = (name, chosen.name, options, step_bound, seed, preemption_bound, depth, lockdep)
+    resumed = checkpoints.load(checkpoint, identity) if checkpoint else None
+    pending = None
+    if resumed is not None:
+        chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
+        contributors, seen = resumed["contributors"], resumed["seen"]
+        findings, count = resumed["findings"], resumed["count"]
     while executions is None or count < executions:
-        chooser = chosen.next_chooser()
+        chooser = pending if pending is not None else chosen.next_chooser()
+        pending = None
         if chooser is None:
             break
+        if checkpoint and count % checkpoint_every == 0:
+            state = {
+                "strategy": chosen,
+                "chooser": chooser,
+                "graph": graph,
+                "contributors": contributors,
+                "seen": seen,
+                "findings": findings,
+                "count": count,
+            }
+            checkpoints.save(checkpoint, identity, state)
         ex = Execution(
             program, chooser, lockdep=graph, index=count, trace=trace, step_bound=step_bound
         )
@@ -118,6 +141,8 @@ def explore(
         count += 1
         if progress is not None:
             progress(count, len(findings))
+    if checkpoint:
+        checkpoints.remove(checkpoint)
     return ExploreResult(
         name,
         chosen.name,

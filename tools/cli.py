@@ -18,6 +18,7 @@ import click
 import scenarios
 from scenarios.registry import Scenario
 from scheduler import ExploreResult, Finding, ReplayResult, Schedule, ScheduleError, explore, replay
+from scheduler.checkpoint import CheckpointError
 from scheduler.minimize import minimize, preemptions
 from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
@@ -217,6 +218,12 @@ def list_command() -> None:
     show_default=True,
     help="random/pct: share the executions out over this many processes (same findings).",
 )
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the exploration's state to FILE as it goes, and resume from it if it exists.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def explore_command(
     scenario: str,
@@ -227,6 +234,7 @@ def explore_command(
     step_bound: int,
     preemption_bound: int | None,
     jobs: int,
+    checkpoint: str | None,
     as_json: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
@@ -263,6 +271,7 @@ def explore_command(
                 preemption_bound=preemption_bound,
                 depth=depth,
                 progress=progress,
+                checkpoint=checkpoint,
             )
     minimized = [
         str(
@@ -364,7 +373,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         click.echo(f"lockstep: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
-    except (BadInput, ScheduleError) as exc:
+    except (BadInput, ScheduleError, CheckpointError) as exc:
         click.echo(f"lockstep: error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
