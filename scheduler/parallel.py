@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 
 from scheduler.explore import DEFAULT_RANDOM_EXECUTIONS, ExploreResult, ProgramFn, explore
-from scheduler.pct import INITIAL_STEPS, Pct
+from scheduler.pct import Pct
 from scheduler.runtime import DEFAULT_STEP_BOUND, Execution
 from scheduler.strategies import RandomWalk
 
@@ -85,7 +85,7 @@ def _pct_k(program: ProgramFn, seed: int, depth: int, step_bound: int) -> int:
     """PCT's ``k``: the length of execution 0, run here as a plain exploration would."""
     chooser = Pct(seed, depth).next_chooser()
     Execution(program, chooser, lockdep=None, step_bound=step_bound).run()
-    return max(INITIAL_STEPS, chooser.steps)
+    return max(1, chooser.steps)
 
 
 def _share(

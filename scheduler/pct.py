@@ -10,7 +10,8 @@ then finds a given depth-``d`` bug with probability at least ``1 / (n * k**(d - 
 ``n`` actors and ``k`` steps, where a random walk's chance can shrink exponentially in ``k``.
 
 ``k`` is not known before the first execution: execution 0 assumes `INITIAL_STEPS`, and
-every later one uses the length of execution 0 (at least `INITIAL_STEPS`). Execution ``i``
+every later one uses the length of execution 0 (a change point past the end of an execution
+is wasted, so an overestimate costs as much as the bound says). Execution ``i``
 draws its priorities and change points from its own generator (`execution_rng` of the seed
 and ``i``), so a seed reproduces the whole exploration, and a share of it (``start``,
 ``stride``: ``--jobs``) runs the same executions in another process; each finding replays
@@ -90,7 +91,7 @@ class Pct:
 
     def next_chooser(self) -> _PctRun:
         if self.k is None and self._run is not None:
-            self.k = max(INITIAL_STEPS, self._run.steps)
+            self.k = max(1, self._run.steps)
         index = self.index
         self.index += self.stride
         k = INITIAL_STEPS if index == 0 or self.k is None else self.k

@@ -32,3 +32,18 @@ def test_pct_depth_one_runs_by_priority_only():
     assert {f.kind for f in result.findings} == {"circular-dependency"}
     with pytest.raises(ValueError):
         Pct(0, 0)
+
+
+@pytest.mark.parametrize(("name", "depth"), [("abba", 2), ("abbcca", 3)])
+def test_pct_hit_rate_is_at_least_the_papers_bound(name, depth):
+    """Per execution, PCT finds a depth-d bug with probability >= 1/(n*k^(d-1))."""
+    from scheduler.runtime import Execution
+
+    program = scenarios.get(name).program
+    strategy, runs, hits, actors = Pct(7, depth), 1000, 0, 0
+    for _ in range(runs):
+        ex = Execution(program, strategy.next_chooser(), lockdep=None)
+        ex.run()
+        actors = len(ex.actors)
+        hits += any(f.kind == "deadlock" for f in ex.findings)
+    assert hits / runs >= 1 / (actors * strategy.k ** (depth - 1))
