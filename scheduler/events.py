@@ -32,12 +32,18 @@ FINDING_KINDS: Final = (
 class Footprint:
     """What a step touches: an object (a lock instance or a named piece of state) and how.
 
-    ``access`` is one of ``read``, ``write``, ``acquire``, ``release``, ``fault``. Partial-order
-    reduction compares footprints of pending steps to decide whether two steps commute.
+    ``access`` is one of ``read``, ``write``, ``acquire``, ``release``, ``read-acquire``,
+    ``read-release`` (an rwsem taken shared), ``fault``. Partial-order reduction compares
+    footprints of pending steps to decide whether two steps commute: the three shared kinds
+    commute with each other on one object, every other pair on one object does not.
     """
 
     obj: str
     access: str
+
+
+#: The accesses that commute with each other on one object.
+SHARED_ACCESSES: Final = frozenset({"read", "read-acquire", "read-release"})
 
 
 @frozen
@@ -88,6 +94,8 @@ class Finding:
     actor: str = ""
     position: int | None = field(default=None, eq=False)
     trace: tuple[Event, ...] | None = field(default=None, eq=False, repr=False)
+    #: What makes it distinct within an exploration (each distinct finding is reported once).
+    key: tuple[object, ...] = field(default=(), eq=False, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterable, Mapping
 
 from attrs import field, frozen
 
+from scheduler import checkpoint as checkpoints
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
 from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, RawFinding
 from scheduler.schedule import Schedule, ScheduleError
-from scheduler.strategies import Replay, make_strategy
+from scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
 
@@ -47,6 +48,7 @@ class ExploreResult:
     counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
     #: With faults: how many fault points the exploration failed, one at a time (fail_nth).
     fault_points: int | None = field(default=None, kw_only=True)
+    preemption_bound: int | None = field(default=None, kw_only=True)
 
     @property
     def clean(self) -> bool:
@@ -58,6 +60,7 @@ class ExploreResult:
             "strategy": self.strategy,
             "executions": self.executions,
             "exhausted": self.exhausted,
+            "preemption_bound": self.preemption_bound,
             "findings": [f.to_json() for f in self.findings],
         } | ({} if self.fault_points is None else {"fault_points": self.fault_points})
 
@@ -76,7 +79,7 @@ class ReplayResult:
 def explore(
     program: ProgramFn,
     *,
-    strategy: str = "dfs",
+    strategy: str | Strategy = "dfs",
     executions: int | None = None,
     seed: int = 0,
     step_bound: int = DEFAULT_STEP_BOUND,
@@ -85,17 +88,38 @@ def explore(
     lockdep: bool = True,
     trace: bool = False,
     faults: bool = False,
+    preemption_bound: int | None = None,
+    depth: int = 3,
+    progress: Callable[[int, int], None] | None = None,
+    checkpoint: str | None = None,
+    checkpoint_every: int = 1000,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
-    ``executions`` caps the number of executions (a random exploration runs
+    ``executions`` caps the number of executions (random and pct run
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion); with ``faults``, the
-    cap is per fault choice. With ``trace``, each finding carries the trace of the execution
-    that showed it.
+    cap is per fault choice (fail_nth: the exploration runs fault-free, then with the n-th
+    fault point failing, for n = 1, 2, ... while some execution reaches it). With ``trace``,
+    each finding carries the trace of the execution that showed it. ``preemption_bound``
+    limits dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
+    ``depth`` is the bug depth pct aims at. ``strategy`` is a name, or a strategy object
+    (one share of a parallel exploration; not with ``faults``, which restarts the strategy
+    for each fault choice). ``progress(executions, findings)`` is called after every
+    execution (the CLI's progress bar). With ``checkpoint`` (a file), the state is saved
+    every ``checkpoint_every`` executions and an exploration resumes from it.
     """
     name = scenario or _program_name(program)
     options = tuple(options)
-    if executions is None and strategy == "random":
+
+    def fresh() -> Strategy:
+        if isinstance(strategy, str):
+            return make_strategy(strategy, seed, preemption_bound=preemption_bound, depth=depth)
+        if faults:
+            raise ValueError("faults restart the strategy for each fault choice: pass its name")
+        return strategy
+
+    chosen = fresh()
+    if executions is None and chosen.name in ("random", "pct"):
         executions = DEFAULT_RANDOM_EXECUTIONS
     graph = Lockdep() if lockdep else None
     contributors: dict[int, tuple[tuple[int, ...], int]] = {}
@@ -103,14 +127,43 @@ def explore(
     findings: list[Finding] = []
     count = 0
     exhausted = True
-    fail, most = 0, 0
+    fail, most, runs = 0, 0, 0
+    identity = (
+        name,
+        chosen.name,
+        options,
+        step_bound,
+        seed,
+        preemption_bound,
+        depth,
+        lockdep,
+        faults,
+    )
+    resumed = checkpoints.load(checkpoint, identity) if checkpoint else None
+    pending = None
+    if resumed is not None:
+        chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
+        contributors, seen = resumed["contributors"], resumed["seen"]
+        findings, count = resumed["findings"], resumed["count"]
+        fail, most, runs, exhausted = resumed["fault"]
     while fail <= most:
-        chosen = make_strategy(strategy, seed)
-        runs = 0
         while executions is None or runs < executions:
-            chooser = chosen.next_chooser()
+            chooser = pending if pending is not None else chosen.next_chooser()
+            pending = None
             if chooser is None:
                 break
+            if checkpoint and count % checkpoint_every == 0:
+                state = {
+                    "strategy": chosen,
+                    "chooser": chooser,
+                    "graph": graph,
+                    "contributors": contributors,
+                    "seen": seen,
+                    "findings": findings,
+                    "count": count,
+                    "fault": (fail, most, runs, exhausted),
+                }
+                checkpoints.save(checkpoint, identity, state)
             ex = Execution(
                 program,
                 chooser,
@@ -138,17 +191,24 @@ def explore(
                 findings.append(_finding(raw, str(schedule), ex.trace))
             count += 1
             runs += 1
+            if progress is not None:
+                progress(count, len(findings))
         exhausted = exhausted and chosen.exhausted
         fail += 1
+        if fail <= most:
+            chosen, runs = fresh(), 0
+    if checkpoint:
+        checkpoints.remove(checkpoint)
     return ExploreResult(
         name,
-        strategy,
+        chosen.name,
         count,
         exhausted,
         tuple(findings),
         tuple(graph.edges()) if graph is not None else (),
         counts=dict(graph.counts) if graph is not None else {},
         fault_points=most if faults else None,
+        preemption_bound=preemption_bound,
     )
 
 
@@ -231,6 +291,7 @@ def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Findi
         raw.actor,
         raw.position,
         tuple(trace) if trace is not None else None,
+        raw.key,
     )
 
 

@@ -60,7 +60,16 @@ class _Lock:
     """Common state of every emulated lock. Subclasses define `_grantable`, `_take`, `_drop`."""
 
     sleeping = True
-    __slots__ = ("cls", "fp_acquire", "fp_release", "freed", "name", "waiters")
+    __slots__ = (
+        "cls",
+        "fp_acquire",
+        "fp_read_acquire",
+        "fp_read_release",
+        "fp_release",
+        "freed",
+        "name",
+        "waiters",
+    )
 
     def __init__(self, cls: LockClass, name: str | None = None) -> None:
         if not isinstance(cls, LockClass):
@@ -73,6 +82,9 @@ class _Lock:
         self.waiters: list[tuple[Actor, bool]] = []
         self.fp_acquire = Footprint(self.name, "acquire")
         self.fp_release = Footprint(self.name, "release")
+        #: shared (rwsem read) acquisitions and releases commute with each other
+        self.fp_read_acquire = Footprint(self.name, "read-acquire")
+        self.fp_read_release = Footprint(self.name, "read-release")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self.cls.name})>"

@@ -68,7 +68,13 @@ class InvariantViolation(Exception):
 
 
 class Chooser(Protocol):
-    """Picks the actor that takes the next step, among at least two runnable ones."""
+    """Picks the actor that takes the next step, among at least two runnable ones.
+
+    A chooser that also has ``step(runnable, running) -> Actor`` is called at *every* step
+    of the actors' phase instead, even where one actor alone can run: partial-order
+    reduction needs each step's actor and footprint. Choices are still recorded only where
+    several actors could run, so the schedule line is the same either way.
+    """
 
     def choose(self, options: list[int]) -> int: ...
 
@@ -208,6 +214,8 @@ class Execution:
         self.error: Exception | None = None
         self._root: trio.lowlevel.Task | None = None
         self._parked = 0
+        #: the chooser's ``step`` during the actors' phase, if it wants every step (DPOR)
+        self._step: Callable[[list[Actor], Actor | None], Actor] | None = None
 
     # -- running ----------------------------------------------------------------------
 
@@ -235,10 +243,10 @@ class Execution:
         with trio.move_on_after(_STALL_SECONDS) as watchdog:
             if program.setup is not None:
                 self._in_setup = True
-                await self._phase({"setup": program.setup})
+                await self._phase({"setup": program.setup}, main=False)
                 self._in_setup = False
             if not self.aborted:
-                await self._phase(program.actors)
+                await self._phase(program.actors, main=True)
         if watchdog.cancelled_caught:
             self._stalled()
             return
@@ -254,8 +262,9 @@ class Execution:
                     _invariant_text("the end check", exc),
                 )
 
-    async def _phase(self, actors: Mapping[str, ActorFn]) -> None:
+    async def _phase(self, actors: Mapping[str, ActorFn], main: bool) -> None:
         self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]
+        self._step = getattr(self.chooser, "step", None) if main else None
         self.actor_names += actors
         self._parked = 0
         async with trio.open_nursery() as nursery:
@@ -373,6 +382,12 @@ class Execution:
         await trio.lowlevel.wait_task_rescheduled(self._cancelled)
 
     def _choose(self, runnable: list[Actor], running: Actor | None = None) -> Actor:
+        step = self._step
+        if step is not None:
+            chosen = step(runnable, running)
+            if len(runnable) > 1:
+                self.choices.append(chosen.index)
+            return chosen
         if len(runnable) == 1:
             return runnable[0]
         options = [a.index for a in runnable]
@@ -461,7 +476,8 @@ class Execution:
         self.event(actor, "acquire", lock.name, _mode(write, trylock), site.where if site else "")
         if self.lockdep is not None and not trylock:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
-        await self.switch(actor, lock.fp_acquire)
+        footprint = lock.fp_acquire if write else lock.fp_read_acquire
+        await self.switch(actor, footprint)
         if not lock._grantable(actor, write):
             if trylock:
                 self.event(actor, "trylock-failed", lock.name)
@@ -470,7 +486,7 @@ class Execution:
             actor.blocked_on, actor.blocked_write = lock, write
             self.event(actor, "wait", lock.name, _holders_text(lock))
             try:
-                await self.switch(actor, lock.fp_acquire)
+                await self.switch(actor, footprint)
             finally:
                 actor.blocked_on = None
                 lock.waiters.remove((actor, write))
@@ -496,7 +512,7 @@ class Execution:
         else:
             self._bad_unlock(actor, lock, write)
             return
-        await self.switch(actor, lock.fp_release)
+        await self.switch(actor, lock.fp_release if write else lock.fp_read_release)
         del actor.held[i]
         lock._drop(actor, write)
         if not lock.sleeping:

@@ -5,10 +5,13 @@ exploration is made here and nowhere else. The options a chooser gets are the ru
 actors' indices with the running actor first (continuing costs no preemption), then the
 others in program order.
 
-- `DepthFirst`: exhaustive and stateless (it re-executes from the start): the exploration
-  tree is the sequence of (options, position) of the previous execution; the next execution
-  follows it to the deepest point with an untried option, takes that, and then the first
-  option everywhere below. The first execution therefore runs the actors one after another.
+- `Dpor` (scheduler/dpor.py): ``dfs``, exhaustive with optimal partial-order reduction.
+- `DepthFirst`: ``naive-dfs``, exhaustive and stateless (it re-executes from the start):
+  the exploration tree is the sequence of (options, position) of the previous execution;
+  the next execution follows it to the deepest point with an untried option, takes that,
+  and then the first option everywhere below. The first execution therefore runs the actors
+  one after another.
+- `Pct` (scheduler/pct.py): ``pct``, seeded random priorities with d-1 change points.
 - `RandomWalk`: a uniformly random runnable actor at each point, from one seeded generator.
 - `Replay`: the recorded choices, checked against what is runnable.
 """
@@ -17,9 +20,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
-from scheduler.runtime import ScheduleMismatch
+from scheduler import runtime
+from scheduler.runtime import Chooser, ScheduleMismatch
 from scheduler.schedule import ScheduleError
+
+
+class Strategy(Protocol):
+    """Hands out one chooser per execution; None when the exploration is exhausted."""
+
+    name: str
+    exhausted: bool
+
+    def next_chooser(self) -> Chooser | None: ...
 
 
 class NondeterminismError(RuntimeError):
@@ -27,9 +41,10 @@ class NondeterminismError(RuntimeError):
 
 
 class _DepthFirstChooser:
-    def __init__(self, path: list[list[int]], options_seen: list[tuple[int, ...]]) -> None:
-        self.path = path
-        self.options_seen = options_seen
+    def __init__(self, strategy: DepthFirst) -> None:
+        self.strategy = strategy
+        self.path = strategy._path
+        self.options_seen = strategy._options
         self.depth = 0
 
     def choose(self, options: list[int]) -> int:
@@ -44,17 +59,28 @@ class _DepthFirstChooser:
                     )
                 )
             return options[self.path[depth][0]]
+        strategy = self.strategy
         self.path.append([0])
         self.options_seen.append(tuple(options))
+        if strategy.preemption_bound is not None:
+            strategy._note_preemptions(depth, options)
         return options[0]
 
 
 class DepthFirst:
-    name = "dfs"
+    """Naive exhaustive search, optionally preemption-bounded (CHESS): with a bound, an
+    option other than the running actor is tried only while the preemptions above it
+    leave room for one more."""
 
-    def __init__(self) -> None:
+    name = "naive-dfs"
+
+    def __init__(self, *, preemption_bound: int | None = None) -> None:
+        self.preemption_bound = preemption_bound
         self._path: list[list[int]] = []
         self._options: list[tuple[int, ...]] = []
+        #: per depth, with a bound: preemptions above it, and whether option 0 is the
+        #: running actor (so that any other option preempts it)
+        self._preempt: list[tuple[int, bool]] = []
         self._started = False
         self.exhausted = False
 
@@ -63,12 +89,27 @@ class DepthFirst:
             self.exhausted = True
             return None
         self._started = True
-        return _DepthFirstChooser(self._path, self._options)
+        return _DepthFirstChooser(self)
+
+    def _note_preemptions(self, depth: int, options: list[int]) -> None:
+        above = 0
+        if depth:
+            before, running_first = self._preempt[depth - 1]
+            above = before + (running_first and self._path[depth - 1][0] > 0)
+        running = runtime.current().running
+        del self._preempt[depth:]
+        self._preempt.append((above, running is not None and running.index == options[0]))
 
     def _backtrack(self) -> bool:
+        bound = self.preemption_bound
         while self._path:
+            depth = len(self._path) - 1
             self._path[-1][0] += 1
-            if self._path[-1][0] < len(self._options[len(self._path) - 1]):
+            fits = True
+            if bound is not None:
+                above, running_first = self._preempt[depth]
+                fits = not running_first or above + 1 <= bound
+            if fits and self._path[-1][0] < len(self._options[depth]):
                 return True
             self._path.pop()
             self._options.pop()
@@ -83,15 +124,29 @@ class _RandomChooser:
         return options[self.rng.randrange(len(options))]
 
 
+def execution_rng(seed: int, index: int) -> random.Random:
+    """The generator of execution ``index`` of a seeded exploration: each execution has its
+    own, so that any subset of the executions can run elsewhere (``--jobs``) unchanged."""
+    return random.Random(seed * 1_000_003 + index)
+
+
 class RandomWalk:
+    """Seeded random walks; execution ``i`` draws from `execution_rng` ``(seed, i)``. With
+    ``start`` and ``stride`` it runs executions start, start + stride, ... (one share of a
+    parallel exploration)."""
+
     name = "random"
     exhausted = False
 
-    def __init__(self, seed: int) -> None:
-        self._rng = random.Random(seed)
+    def __init__(self, seed: int, *, start: int = 0, stride: int = 1) -> None:
+        self.seed = seed
+        self.index = start
+        self.stride = stride
 
     def next_chooser(self) -> _RandomChooser:
-        return _RandomChooser(self._rng)
+        chooser = _RandomChooser(execution_rng(self.seed, self.index))
+        self.index += self.stride
+        return chooser
 
 
 class Replay:
@@ -131,12 +186,29 @@ class Replay:
             )
 
 
-STRATEGIES = ("dfs", "random")
+STRATEGIES = ("dfs", "naive-dfs", "random", "pct")
 
 
-def make_strategy(name: str, seed: int) -> DepthFirst | RandomWalk:
+def make_strategy(
+    name: str,
+    seed: int,
+    *,
+    preemption_bound: int | None = None,
+    faults: bool = False,
+    depth: int = 3,
+) -> Strategy:
+    """The strategy called ``name``; ``faults``: fault points are ordered (fail_nth);
+    ``depth``: the bug depth PCT aims at."""
     if name == "dfs":
-        return DepthFirst()
+        from scheduler.dpor import Dpor
+
+        return Dpor(preemption_bound=preemption_bound, faults=faults)
+    if name == "naive-dfs":
+        return DepthFirst(preemption_bound=preemption_bound)
     if name == "random":
         return RandomWalk(seed)
+    if name == "pct":
+        from scheduler.pct import Pct
+
+        return Pct(seed, depth)
     raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")

@@ -6,10 +6,12 @@ Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a trace
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -29,6 +31,9 @@ from scheduler import (
     explore,
     replay,
 )
+from scheduler.checkpoint import CheckpointError
+from scheduler.minimize import minimize, preemptions
+from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
 from tools import lockgraph, lockorder, report
 from tools.swimlane import render, use_colour
@@ -66,6 +71,12 @@ def _scenario(name: str) -> Scenario:
         raise BadInput(exc.args[0]) from None
 
 
+def _load_program(name: str) -> Callable[[], object]:
+    """A scenario's program, by name or path: what a --jobs worker process builds its own
+    program from (programs are closures, which do not pickle)."""
+    return _scenario(name).program
+
+
 def _options(step_bound: int) -> list[tuple[str, str]]:
     return [] if step_bound == DEFAULT_STEP_BOUND else [("bound", str(step_bound))]
 
@@ -94,13 +105,21 @@ def _step_bound(schedule: Schedule) -> int:
 def _replay_schedule(parsed: Schedule) -> ReplayResult:
     """Replay a parsed schedule line with everything its options say: the one place
     ``replay``, ``show`` and ``explore --report`` turn a schedule into an execution."""
-    chosen = _scenario(parsed.scenario)
-    program = _program(chosen, parsed.option("variant"))
-    return replay(program, parsed, step_bound=_step_bound(parsed))
+    return replay(_schedule_program(parsed), parsed, step_bound=_step_bound(parsed))
 
 
-def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
+def _schedule_program(parsed: Schedule) -> Callable[[], Program]:
+    """The program a schedule line names: its scenario, with its variant switched on."""
+    return _program(_scenario(parsed.scenario), parsed.option("variant"))
+
+
+def _finding_text(
+    index: int, total: int, finding: Finding, shown: ReplayResult, minimized: str | None = None
+) -> str:
     classes = ", ".join(finding.classes)
+    replay_lines = [f"replay: lockstep replay {finding.schedule}"]
+    if minimized is not None and minimized != finding.schedule:
+        replay_lines.append(f"minimized: lockstep replay {minimized}")
     return "\n".join(
         [
             f"=== finding {index} of {total}: {finding.kind}"
@@ -108,7 +127,7 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
             + " ===",
             finding.message,
             "",
-            f"replay: lockstep replay {finding.schedule}",
+            *replay_lines,
             "",
             render(shown.trace, shown.actors, shown.findings, colour=use_colour(sys.stdout)),
             "",
@@ -116,10 +135,14 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
     )
 
 
-def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
+def _explore_text(
+    result: ExploreResult, shown: Sequence[ReplayResult], minimized: Sequence[str]
+) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
-    if result.strategy == "random":
-        state = "random"
+    if result.preemption_bound is not None:
+        state += f", at most {result.preemption_bound} preemptions"
+    if result.strategy in ("random", "pct"):
+        state = result.strategy
     if result.fault_points is not None:
         state += f", {result.fault_points} fault points failed in turn"
     count = len(result.findings)
@@ -129,9 +152,52 @@ def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult]) -> str:
         f"{count} finding{'s' if count != 1 else ''}",
         "",
     ]
-    for i, (finding, replayed) in enumerate(zip(result.findings, shown, strict=True), 1):
-        lines.append(_finding_text(i, count, finding, replayed))
+    entries = zip(result.findings, shown, minimized, strict=True)
+    for i, (finding, replayed, small) in enumerate(entries, 1):
+        lines.append(_finding_text(i, count, finding, replayed, small))
     return "\n".join(lines).rstrip() + "\n"
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr (executions, findings, rate; a bar and an estimate
+    when the number of executions is known), only on a terminal: never in a pipe, a file
+    or with --json, so logs and JSON stay clean."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [
+        TextColumn("exploring"),
+        BarColumn() if total else TextColumn(""),
+        MofNCompleteColumn() if total else TextColumn("{task.completed} executions"),
+        TextColumn("{task.fields[findings]} findings"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    ]
+    if total:
+        columns.append(TimeRemainingColumn())
+    start = time.monotonic()
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("explore", total=total, findings=0, rate="")
+
+        def update(count: int, findings: int) -> None:
+            if count % 50 and count != total:
+                return
+            elapsed = time.monotonic() - start
+            rate = f"{count / elapsed:,.0f}/s" if elapsed > 0 else ""
+            bar.update(task, completed=count, findings=findings, rate=rate)
+
+        yield update
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,18 +222,28 @@ def list_command() -> None:
 @click.argument("scenario", default=DEFAULT_SCENARIO)
 @click.option(
     "--strategy",
-    type=click.Choice(["dfs", "random"]),
+    type=click.Choice(["dfs", "naive-dfs", "random", "pct"]),
     default="dfs",
     show_default=True,
-    help="dfs: exhaustive; random: seeded random walks.",
+    help="dfs: exhaustive, one execution per Mazurkiewicz trace (optimal DPOR); naive-dfs: "
+    "every interleaving; random: seeded random walks; pct: seeded PCT (see --depth).",
 )
 @click.option(
     "--executions",
     type=click.IntRange(min=1),
     default=None,
-    help="Stop after this many executions (random: 100 unless given).",
+    help="Stop after this many executions (random, pct: 100 unless given).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --strategy random.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of --strategy random and pct."
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="pct: the bug depth aimed at (d-1 priority change points).",
+)
 @click.option(
     "--step-bound",
     type=click.IntRange(min=1),
@@ -186,6 +262,25 @@ def list_command() -> None:
     is_flag=True,
     help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
 )
+@click.option(
+    "--preemption-bound",
+    type=click.IntRange(min=0),
+    default=None,
+    help="dfs/naive-dfs: only executions with at most this many preemptions (CHESS, loom).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="random/pct: share the executions out over this many processes (same findings).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the exploration's state to FILE as it goes, and resume from it if it exists.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 @click.option(
     "--report",
@@ -199,9 +294,13 @@ def explore_command(
     strategy: str,
     executions: int | None,
     seed: int,
+    depth: int,
     step_bound: int,
     variant: str | None,
     faults: bool,
+    preemption_bound: int | None,
+    jobs: int,
+    checkpoint: str | None,
     as_json: bool,
     report_dir: Path | None,
 ) -> None:
@@ -210,21 +309,61 @@ def explore_command(
     chosen = _scenario(scenario)
     program = _program(chosen, variant)
     options = _options(step_bound) + ([("variant", variant)] if variant else [])
-    result = explore(
-        program,
-        strategy=strategy,
-        executions=executions,
-        seed=seed,
-        step_bound=step_bound,
-        scenario=chosen.name,
-        options=options,
-        faults=faults,
-    )
+    terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    if jobs > 1:
+        if strategy not in PARALLEL_STRATEGIES:
+            raise BadInput(
+                f"--jobs shares out {' and '.join(PARALLEL_STRATEGIES)} explorations; "
+                f"--strategy {strategy} runs in one process"
+            )
+        if variant or faults:
+            raise BadInput("--jobs runs the plain model: leave out --variant and --faults")
+        result = explore_parallel(
+            _load_program,
+            chosen.name,
+            jobs=jobs,
+            strategy=strategy,
+            executions=executions,
+            seed=seed,
+            depth=depth,
+            step_bound=step_bound,
+            options=options,
+        )
+    else:
+        with _progress(executions, enabled=terminal and not as_json) as progress:
+            result = explore(
+                program,
+                strategy=strategy,
+                executions=executions,
+                seed=seed,
+                step_bound=step_bound,
+                scenario=chosen.name,
+                options=options,
+                faults=faults,
+                preemption_bound=preemption_bound,
+                depth=depth,
+                progress=progress,
+                checkpoint=checkpoint,
+            )
+    minimized = [
+        str(
+            minimize(
+                program,
+                f.schedule,
+                finding=(f.kind, tuple(sorted(f.classes))),
+                step_bound=step_bound,
+            )
+        )
+        for f in result.findings
+    ]
     if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2))
+        report = result.to_json()
+        for entry, small in zip(report["findings"], minimized, strict=True):  # type: ignore[arg-type]
+            entry["minimized"] = small
+        click.echo(json.dumps(report, indent=2))
     else:
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
-        click.echo(_explore_text(result, shown), nl=False)
+        click.echo(_explore_text(result, shown, minimized), nl=False)
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
         _write_report(report_dir, result, replays)
@@ -410,6 +549,30 @@ def _emit(body: str, output: Path | None) -> None:
         raise BadInput(f"cannot write {output}: {exc}") from None
 
 
+@main.command("minimize")
+@click.argument("schedule")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def minimize_command(schedule: str, as_json: bool) -> None:
+    """Shrink SCHEDULE to the fewest preemptions, then the fewest steps, keeping its first
+    finding (kind and lock classes); print the shorter replay line."""
+    parsed = Schedule.parse(schedule)
+    program = _schedule_program(parsed)
+    bound = _step_bound(parsed)
+    small = minimize(program, parsed, step_bound=bound)
+    before, after = preemptions(program, parsed, bound), preemptions(program, small, bound)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"schedule": str(parsed), "minimized": str(small), "preemptions": [before, after]},
+                indent=2,
+            )
+        )
+    else:
+        click.echo(f"{parsed.scenario}: {before} preemptions -> {after}")
+        click.echo(f"minimized: lockstep replay {small}")
+    sys.exit(EXIT_FINDINGS)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every bad input is one line on stderr and exit status 2."""
     try:
@@ -426,7 +589,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         click.echo(f"lockstep: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
-    except (BadInput, ScheduleError) as exc:
+    except (BadInput, ScheduleError, CheckpointError) as exc:
         click.echo(f"lockstep: error: {exc}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:

@@ -1,0 +1,223 @@
+"""The exploration benchmark: one table, every figure measured in this run.
+
+- per shipped scenario: executions of naive dfs (capped), of dfs (optimal DPOR), and the
+  Mazurkiewicz trace count (brute force, where naive dfs exhausts within the cap); the two
+  ratios; DPOR's wall time;
+- scheduling points per second of the runtime beside a bare trio ping-pong;
+- executions per second on abba (random walks) and on replace-vs-alloc (dfs);
+- executions to the first actual failure (a deadlock, a broken invariant, an exception;
+  not a lockdep prediction) under dfs, random and pct (median of 20 seeds);
+- resident memory after 10,000 and 100,000 executions of abba (it must stay flat);
+- the speed-up of ``--jobs 2`` on random walks.
+
+    python bench/run.py [--quick] [--naive-cap N] [--skip-big]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+import time
+
+import trio
+
+import scenarios
+from scheduler import explore
+from scheduler.lockdep import Lockdep
+from scheduler.parallel import explore_parallel
+from scheduler.runtime import Execution
+from scheduler.strategies import make_strategy
+from scheduler.traces import count_traces
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import points  # bench/points.py, beside this file
+
+SHIPPED = [
+    "selftest-device",
+    "replace-vs-destroy",
+    "attach-vs-destroy-ioas",
+    "dma-owner-vs-bind",
+    "replace-vs-alloc",
+    "map-vs-attach",
+    "two-devices-one-group",
+]
+TOYS = ["abba", "abbcca", "rwsem-reader-writer", "nested-ok"]
+#: lockdep reports a lock-order inversion from any execution that takes both orders, often
+#: the first; the first-finding figures count executions to an actual failure instead.
+PREDICTIONS = {"circular-dependency"}
+WITH_FINDINGS = ["abba", "abbcca", "rwsem-reader-writer", "two-devices-one-group"]
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def scenario_row(name: str, naive_cap: int) -> tuple[str, ...]:
+    program = scenarios.get(name).program
+    start = time.perf_counter()
+    dpor = explore(program, scenario=name)
+    seconds = time.perf_counter() - start
+    try:
+        counted = count_traces(program, limit=naive_cap)
+        naive, traces = f"{counted.interleavings:,}", counted.traces
+        ratio_traces = f"{dpor.executions / traces:.2f}"
+        ratio_naive = f"{counted.interleavings / dpor.executions:,.0f}x"
+    except RuntimeError:
+        naive, traces, ratio_traces = f"> {naive_cap:,}", "", ""
+        ratio_naive = (
+            f"> {naive_cap / dpor.executions:,.0f}x" if naive_cap > dpor.executions else ""
+        )
+    return (
+        name,
+        naive,
+        f"{dpor.executions:,}",
+        f"{traces:,}" if traces != "" else "n/a",
+        ratio_traces or "n/a",
+        ratio_naive or "n/a",
+        f"{seconds:.1f}",
+    )
+
+
+def first_finding(name: str, strategy: str, seed: int, cap: int) -> int | None:
+    program = scenarios.get(name).program
+    chosen = make_strategy(strategy, seed, depth=3)
+    graph = Lockdep()
+    for count in range(1, cap + 1):
+        chooser = chosen.next_chooser()
+        if chooser is None:
+            return None
+        ex = Execution(program, chooser, lockdep=graph, index=count - 1)
+        ex.run()
+        if any(f.kind not in PREDICTIONS for f in ex.findings):
+            return count
+    return None
+
+
+def load(name: str):
+    return scenarios.get(name).program
+
+
+def jobs_speedup() -> str:
+    name = "two-devices-one-group"
+    start = time.perf_counter()
+    explore(load(name), strategy="random", executions=4000, seed=1, scenario=name)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    explore_parallel(load, name, jobs=2, strategy="random", executions=4000, seed=1)
+    two = time.perf_counter() - start
+    return f"{one / two:.2f}x ({one:.1f} s -> {two:.1f} s)"
+
+
+def table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = [
+        "| "
+        + " | ".join(
+            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        + " |"
+        for r in rows
+    ]
+    return "\n".join([line, rule, *body])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller memory and seed runs")
+    parser.add_argument("--naive-cap", type=int, default=20_000)
+    parser.add_argument("--skip-big", action="store_true", help="skip two-devices-one-group")
+    args = parser.parse_args()
+    print(
+        f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}, trio {trio.__version__}"
+    )
+    print()
+    rows = []
+    for name in TOYS + SHIPPED:
+        if args.skip_big and name == "two-devices-one-group":
+            continue
+        rows.append(scenario_row(name, args.naive_cap))
+        print(f"  measured {name}", file=sys.stderr, flush=True)
+    print(
+        table(
+            ("scenario", "naive dfs", "dpor", "traces", "dpor/traces", "naive/dpor", "dpor s"),
+            rows,
+        )
+    )
+    print()
+
+    n = 20_000 if args.quick else 100_000
+    bare = statistics.median(n / points.bare_pingpong(n) for _ in range(3))
+    fast = []
+    for _ in range(3):
+        seconds, steps = points.runtime_points(n, lockdep=False, chooser=points.Alternate())
+        fast.append(steps / seconds)
+    rate = statistics.median(fast)
+    rows = [
+        ("bare trio park/reschedule, points/s", f"{bare:,.0f}"),
+        ("runtime, points/s", f"{rate:,.0f}"),
+        ("ratio runtime/bare", f"{rate / bare:.2f}"),
+    ]
+    program = scenarios.get("abba").program
+    start = time.perf_counter()
+    walks = explore(program, strategy="random", executions=2000, scenario="abba")
+    rows.append(
+        ("abba executions/s (random)", f"{walks.executions / (time.perf_counter() - start):,.0f}")
+    )
+    program = scenarios.get("replace-vs-alloc").program
+    start = time.perf_counter()
+    full = explore(program, scenario="replace-vs-alloc")
+    rows.append(
+        (
+            "replace-vs-alloc executions/s (dfs)",
+            f"{full.executions / (time.perf_counter() - start):,.0f}",
+        )
+    )
+    small, big = (10_000, 100_000) if not args.quick else (2_000, 20_000)
+    program = scenarios.get("abba").program
+    explore(program, strategy="random", executions=small, scenario="abba")
+    after_small = rss_mib()
+    explore(program, strategy="random", executions=big, scenario="abba")
+    after_big = rss_mib()
+    rows.append((f"RSS after {small:,} abba executions, MiB", f"{after_small:.1f}"))
+    rows.append((f"RSS after {big:,} abba executions, MiB", f"{after_big:.1f}"))
+    rows.append(
+        ("--jobs 2 speed-up (random, 4,000 two-devices-one-group executions)", jobs_speedup())
+    )
+    print(table(("measure", "value"), rows))
+    print()
+
+    seeds = 5 if args.quick else 20
+    rows = []
+    for name in WITH_FINDINGS:
+        if args.skip_big and name == "two-devices-one-group":
+            continue
+        cells = [name]
+        dfs = first_finding(name, "dfs", 0, 200_000)
+        cells.append(str(dfs) if dfs is not None else "none")
+        for strategy in ("random", "pct"):
+            hits = [first_finding(name, strategy, seed, 2000) for seed in range(seeds)]
+            found = [h for h in hits if h is not None]
+            median = statistics.median(found) if found else None
+            cells.append(
+                (f"{median:g}" if median is not None else "none")
+                + (f" ({len(found)}/{seeds} seeds)" if len(found) < seeds else "")
+            )
+        rows.append(tuple(cells))
+    print(
+        "executions to the first failure, not counting lockdep predictions "
+        f"(random, pct depth 3: median of {seeds} seeds, cap 2000)"
+    )
+    print(table(("scenario", "dfs", "random", "pct"), rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Checkpoints: an exploration's frontier on disk, so an interrupted one resumes.
+
+Design note. As loom's ``LOOM_CHECKPOINT_FILE``, but for the whole exploration state: the
+strategy (for dfs, DPOR's stack of nodes with their wakeup trees and sleep sets; for naive
+dfs the path; for random and pct the next execution's index), the chooser of the execution
+about to run, the lock graph (lockdep reports depend on edges of earlier executions), and
+the findings so far. Everything is plain data, pickled (the exploration state never holds a
+live execution between two executions). The file is written to a temporary name and
+renamed, so an interruption mid-write leaves the previous checkpoint intact; it is removed
+when the exploration ends. Resuming checks that the file is for the same scenario, strategy
+and options, and that its format is this one.
+
+A resumed exploration runs exactly the executions the uninterrupted one would have run after
+that point, so it ends with the same result.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from typing import Any
+
+#: The checkpoint format; a file of another version is refused, not misread.
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be resumed from (another scenario, version, or broken)."""
+
+
+def save(path: str, identity: tuple[object, ...], state: dict[str, Any]) -> None:
+    """Write ``state`` for the exploration ``identity`` (scenario, strategy, options)."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "wb") as f:
+        pickle.dump({"version": VERSION, "identity": identity, "state": state}, f)
+    os.replace(temporary, path)
+
+
+def load(path: str, identity: tuple[object, ...]) -> dict[str, Any] | None:
+    """The saved state, or None if there is no checkpoint yet."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            data = pickle.load(f)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: not a readable lockstep checkpoint ({exc})") from None
+    if not isinstance(data, dict) or data.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint of another lockstep version")
+    if data["identity"] != identity:
+        raise CheckpointError(
+            f"{path}: checkpoint of another exploration {data['identity']!r}, not {identity!r}"
+        )
+    return data["state"]
+
+
+def remove(path: str) -> None:
+    if os.path.exists(path):
+        os.remove(path)

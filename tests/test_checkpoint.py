@@ -1,0 +1,70 @@
+"""--checkpoint: an interrupted exploration resumes and ends as an uninterrupted one."""
+
+from __future__ import annotations
+
+import pytest
+
+import scenarios
+from scheduler import explore
+from scheduler.checkpoint import CheckpointError
+
+
+class Interrupt(Exception):
+    pass
+
+
+def summary(result):
+    return (
+        result.executions,
+        result.exhausted,
+        [(f.kind, f.classes, f.schedule) for f in result.findings],
+        sorted(map(str, result.edges)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "strategy", "executions"),
+    [("abbcca", "dfs", None), ("replace-vs-alloc", "dfs", None), ("abbcca", "pct", 60)],
+)
+def test_an_interrupted_exploration_resumes_to_the_same_result(
+    tmp_path, name, strategy, executions
+):
+    program = scenarios.get(name).program
+    path = str(tmp_path / "explore.ckpt")
+    plain = explore(program, strategy=strategy, executions=executions, scenario=name)
+
+    def stop_at(n):
+        def progress(count, _):
+            if count == n:
+                raise Interrupt
+
+        return progress
+
+    with pytest.raises(Interrupt):
+        explore(
+            program,
+            strategy=strategy,
+            executions=executions,
+            scenario=name,
+            checkpoint=path,
+            checkpoint_every=7,
+            progress=stop_at(plain.executions // 2),
+        )
+    resumed = explore(
+        program, strategy=strategy, executions=executions, scenario=name, checkpoint=path
+    )
+    assert summary(resumed) == summary(plain)
+    assert not (tmp_path / "explore.ckpt").exists(), "removed once the exploration ends"
+
+
+def test_a_checkpoint_of_another_exploration_is_refused(tmp_path):
+    path = str(tmp_path / "explore.ckpt")
+    program = scenarios.get("abba").program
+    with pytest.raises(Interrupt):
+
+        def progress(count, _):
+            raise Interrupt
+
+        explore(program, scenario="abba", checkpoint=path, checkpoint_every=1, progress=progress)
+    with pytest.raises(CheckpointError, match="another exploration"):
+        explore(program, scenario="abba", strategy="naive-dfs", checkpoint=path)

@@ -1,0 +1,210 @@
+"""DPOR explores one execution per Mazurkiewicz trace and finds what naive search finds.
+
+The trace counts come from `scheduler.traces`, which enumerates every interleaving with
+naive dfs and classifies them by happens-before, with its own dependency relation.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import scenarios
+from scheduler import LockClass, Mutex, Program, RwSem, SpinLock, explore, point, replay
+from scheduler.dpor import dependent
+from scheduler.events import Footprint
+from scheduler.traces import count_traces
+
+
+def findings_of(result):
+    return {(f.kind, tuple(sorted(f.classes))) for f in result.findings}
+
+
+def contention(n: int):
+    """``n`` actors take one mutex and write a shared object under it."""
+
+    def program() -> Program:
+        m = Mutex(LockClass("M"))
+
+        def actor():
+            async def run():
+                async with m:
+                    await point("x")
+
+            return run
+
+        return Program({f"t{i}": actor() for i in range(n)})
+
+    return program
+
+
+def readers_and_writer() -> Program:
+    """Two readers and a writer on one rwsem, reading or writing a shared object under it:
+    readers commute, the writer does not."""
+    sem = RwSem(LockClass("S"))
+
+    async def reader():
+        async with sem.read():
+            await point("shared", write=False)
+
+    async def writer():
+        async with sem.write():
+            await point("shared")
+
+    return Program({"r1": reader, "r2": reader, "w": writer})
+
+
+def trylocks() -> Program:
+    """A trylock that may fail (no wait, no effect) beside a blocking lock."""
+    m, s = Mutex(LockClass("M")), SpinLock(LockClass("S"))
+
+    async def t1():
+        if await m.trylock():
+            await point("x")
+            await m.unlock()
+        async with s:
+            await point("y")
+
+    async def t2():
+        async with m:
+            await point("x", write=False)
+        async with s:
+            pass
+
+    return Program({"t1": t1, "t2": t2})
+
+
+def counter() -> Program:
+    state = {"n": 0}
+
+    def inc():
+        async def run():
+            await point("n", write=False)
+            value = state["n"]
+            await point("n")
+            state["n"] = value + 1
+
+        return run
+
+    return Program({"a": inc(), "b": inc(), "c": inc()})
+
+
+PROGRAMS = {
+    "contention-2": contention(2),
+    "contention-3": contention(3),
+    "readers-and-writer": readers_and_writer,
+    "trylocks": trylocks,
+    "counter": counter,
+}
+#: toys and iommufd scenarios whose interleavings can be enumerated in a few seconds
+SCENARIOS = [
+    "abba",
+    "aa",
+    "nested-ok",
+    "held-at-return",
+    "bad-unlock",
+    "sleep-in-atomic",
+    "rwsem-reader-writer",
+    "selftest-device",
+    "replace-vs-destroy",
+]
+
+
+def _program(name):
+    return PROGRAMS[name] if name in PROGRAMS else scenarios.get(name).program
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS) + SCENARIOS)
+def test_dpor_runs_one_execution_per_trace(name):
+    program = _program(name)
+    counted = count_traces(program)
+    result = explore(program, scenario=name, lockdep=False)
+    assert result.exhausted
+    assert result.executions == counted.traces, (result.executions, counted)
+    assert counted.traces <= counted.interleavings
+
+
+#: naive search of these takes seconds; test_toys and test_model_scenarios pin their findings
+SLOW = {"rwsem-reader-writer", "replace-vs-destroy"}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS) + [s for s in SCENARIOS if s not in SLOW])
+def test_dpor_finds_what_naive_search_finds(name):
+    program = _program(name)
+    naive = explore(program, strategy="naive-dfs", scenario=name)
+    dpor = explore(program, scenario=name)
+    assert naive.exhausted and dpor.exhausted
+    assert findings_of(dpor) == findings_of(naive)
+    for finding in dpor.findings:
+        replayed = replay(program, finding.schedule)
+        assert finding.kind in {f.kind for f in replayed.findings}
+
+
+def test_dpor_exhausts_the_three_actor_cycle():
+    """abbcca: naive dfs needs 67,929 executions; DPOR one per trace (49)."""
+    result = explore(scenarios.get("abbcca").program, scenario="abbcca")
+    assert result.exhausted and result.executions == 49
+    assert findings_of(result) == {
+        ("circular-dependency", ("A", "B", "C")),
+        ("deadlock", ("A", "B", "C")),
+    }
+
+
+def test_dependency_relation():
+    w, r = Footprint("x", "write"), Footprint("x", "read")
+    acq, rel = Footprint("L", "acquire"), Footprint("L", "release")
+    racq, rrel = Footprint("L", "read-acquire"), Footprint("L", "read-release")
+    assert dependent(w, r) and dependent(w, w) and not dependent(r, r)
+    assert not dependent(w, Footprint("y", "write"))
+    assert dependent(acq, rel) and dependent(acq, acq) and dependent(racq, acq)
+    assert not dependent(racq, racq) and not dependent(racq, rrel)
+    assert not dependent(acq, Footprint("M", "acquire")), "different lock instances"
+    assert not dependent(None, w), "an actor's first step touches only its own state"
+    fault = Footprint("kzalloc", "fault")
+    assert not dependent(fault, fault) and dependent(fault, fault, faults=True)
+
+
+def test_preemption_bound_limits_both_searches():
+    program = contention(3)
+    full = explore(program, strategy="naive-dfs", scenario="c3")
+    for bound in (0, 1, 2):
+        naive = explore(program, strategy="naive-dfs", scenario="c3", preemption_bound=bound)
+        dpor = explore(program, scenario="c3", preemption_bound=bound)
+        assert naive.exhausted and dpor.exhausted
+        assert dpor.executions <= naive.executions < full.executions
+    assert explore(program, strategy="naive-dfs", preemption_bound=0).executions == 1 * 6
+
+
+def test_preemption_bound_zero_still_finds_abba_inversion():
+    """Without preemptions the actors run one after another: lockdep still sees both orders."""
+    result = explore(scenarios.get("abba").program, scenario="abba", preemption_bound=0)
+    assert findings_of(result) == {("circular-dependency", ("A", "B"))}
+    one = explore(scenarios.get("abba").program, scenario="abba", preemption_bound=1)
+    assert ("deadlock", ("A", "B")) in findings_of(one)
+
+
+def test_explore_reports_progress_after_every_execution():
+    seen = []
+    result = explore(contention(2), scenario="c2", progress=lambda n, f: seen.append((n, f)))
+    assert [n for n, _ in seen] == list(range(1, result.executions + 1))
+
+
+def test_fault_points_are_ordered_when_a_fault_is_injected_by_count():
+    from scheduler import fault_point
+    from scheduler.dpor import Dpor
+    from scheduler.runtime import Execution
+
+    def program():
+        async def a():
+            await fault_point("kzalloc", 12)
+
+        return {"a": a, "b": a}
+
+    def runs(fail_nth):
+        strategy, count = Dpor(), 0
+        while (chooser := strategy.next_chooser()) is not None:
+            Execution(program, chooser, fail_nth=fail_nth).run()
+            count += 1
+        return count
+
+    assert runs(None) == 1
+    assert runs(1) == 2, "which actor reaches the first fault point matters"
