@@ -24,7 +24,7 @@ class NamedVariant:
     #: What it is caught as: finding kind and lock class ("" for an invariant).
     kind: str
     lock_class: str
-    #: The strategy of that exploration (naive dfs reaches an early preemption late).
+    #: The strategy of that exploration.
     strategy: str = "dfs"
 
     def command(self) -> list[str]:
@@ -73,7 +73,6 @@ VARIANTS: tuple[NamedVariant, ...] = (
         False,
         "invariant",
         "",
-        "random",
     ),
     NamedVariant(
         "shared-destroy-rwsem-class",

@@ -47,3 +47,19 @@ def test_pct_hit_rate_is_at_least_the_papers_bound(name, depth):
         actors = len(ex.actors)
         hits += any(f.kind == "deadlock" for f in ex.findings)
     assert hits / runs >= 1 / (actors * strategy.k ** (depth - 1))
+
+
+def test_pct_hit_rate_on_the_finalize_after_unlock_race():
+    """B4 needs one preemption at the right place: a depth-2 bug for PCT."""
+    from scenarios import variants
+    from scheduler.runtime import Execution
+
+    scenario = scenarios.get("auto-domain-vs-auto-domain")
+    program = scenario.with_variant(variants.get("finalize-after-unlock").flags)
+    strategy, runs, hits, actors = Pct(7, 2), 300, 0, 0
+    for _ in range(runs):
+        ex = Execution(program, strategy.next_chooser(), lockdep=None)
+        ex.run()
+        actors = len(ex.actors)
+        hits += any(f.kind == "invariant" for f in ex.findings)
+    assert hits / runs >= 1 / (actors * strategy.k)
