@@ -7,10 +7,12 @@
 - executions per second on abba (random walks) and on replace-vs-alloc (dfs);
 - executions to the first actual failure (a deadlock, a broken invariant, an exception;
   not a lockdep prediction) under dfs, random and pct (median of 20 seeds);
+- executions to the finding of each historical-bug variant under dfs, random and pct, on
+  the exploration that catches it (with --faults: fault rounds in turn, as explore runs them);
 - resident memory after 10,000 and 100,000 executions of abba (it must stay flat);
 - the speed-up of ``--jobs 2`` on random walks.
 
-    python bench/run.py [--quick] [--naive-cap N] [--skip-big]
+    python bench/run.py [--quick] [--naive-cap N] [--skip-big] [--variants-only]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 import trio
 
 import scenarios
+from scenarios import variants
 from scheduler import explore
 from scheduler.lockdep import Lockdep
 from scheduler.parallel import explore_parallel
@@ -99,6 +102,56 @@ def first_finding(name: str, strategy: str, seed: int, cap: int) -> int | None:
     return None
 
 
+def first_variant_finding(variant: variants.NamedVariant, strategy: str, seed: int, cap: int):
+    """Executions until the variant's finding appears, running fault rounds in turn as
+    ``explore --faults`` does (one execution per round for random and pct: the faulting
+    flows are sequential, so the round, not the interleaving, decides)."""
+    program = scenarios.get(variant.scenario).with_variant(variant.flags)
+    graph, count, fail, most = Lockdep(), 0, 0, 0
+    per_round = cap if not variant.faults or strategy == "dfs" else 1
+    while fail <= most:
+        chosen, runs = make_strategy(strategy, seed, depth=3), 0
+        while count < cap and runs < per_round:
+            chooser = chosen.next_chooser()
+            if chooser is None:
+                break
+            ex = Execution(program, chooser, lockdep=graph, index=count, fail_nth=fail or None)
+            ex.run()
+            count, runs = count + 1, runs + 1
+            if variant.faults and not ex.fault_fired:
+                most = max(most, ex.fault_points)
+            if any(f.kind == variant.kind for f in ex.findings):
+                return count
+        fail += 1
+    return None
+
+
+def variant_rows(seeds: int) -> list[tuple[str, ...]]:
+    rows = []
+    for variant in variants.VARIANTS:
+        cells = [variant.name, " ".join(variant.command()[1:2] + variant.command()[6:])]
+        dfs = first_variant_finding(variant, "dfs", 0, 200_000)
+        cells.append(str(dfs) if dfs is not None else "none")
+        for strategy in ("random", "pct"):
+            hits = [first_variant_finding(variant, strategy, seed, 2000) for seed in range(seeds)]
+            found = [h for h in hits if h is not None]
+            median = statistics.median(found) if found else None
+            cells.append(
+                (f"{median:g}" if median is not None else "none")
+                + (f" ({len(found)}/{seeds} seeds)" if len(found) < seeds else "")
+            )
+        rows.append(tuple(cells))
+    return rows
+
+
+def print_variants(seeds: int) -> None:
+    print(
+        "executions to each variant's finding "
+        f"(random, pct depth 3: median of {seeds} seeds, cap 2000)"
+    )
+    print(table(("variant", "exploration", "dfs", "random", "pct"), variant_rows(seeds)))
+
+
 def load(name: str):
     return scenarios.get(name).program
 
@@ -134,12 +187,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller memory and seed runs")
     parser.add_argument("--naive-cap", type=int, default=20_000)
     parser.add_argument("--skip-big", action="store_true", help="skip two-devices-one-group")
+    parser.add_argument(
+        "--variants-only", action="store_true", help="only the historical-bug variants' table"
+    )
     args = parser.parse_args()
     print(
         f"# {datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
         f"{platform.python_implementation()} {platform.python_version()}, trio {trio.__version__}"
     )
     print()
+    seeds = 5 if args.quick else 20
+    if args.variants_only:
+        print_variants(seeds)
+        return
     rows = []
     for name in TOYS + SHIPPED:
         if args.skip_big and name == "two-devices-one-group":
@@ -195,7 +255,6 @@ def main() -> None:
     print(table(("measure", "value"), rows))
     print()
 
-    seeds = 5 if args.quick else 20
     rows = []
     for name in WITH_FINDINGS:
         if args.skip_big and name == "two-devices-one-group":
@@ -217,6 +276,8 @@ def main() -> None:
         f"(random, pct depth 3: median of {seeds} seeds, cap 2000)"
     )
     print(table(("scenario", "dfs", "random", "pct"), rows))
+    print()
+    print_variants(seeds)
 
 
 if __name__ == "__main__":
