@@ -8,6 +8,9 @@ findings is the plain run's (the same kinds and lock classes; the same execution
 PCT's step estimate ``k`` comes from execution 0, which the coordinator runs first and
 hands to the workers.
 
+For more than one machine the same shares run on an existing engine, Dask distributed
+(`explore_parallel(..., dask_scheduler=ADDRESS)`): no cluster code of our own.
+
 Processes, not threads: an execution is CPU-bound Python. Programs are closures and do not
 pickle, so each worker builds its own from ``load(name)``, a module-level function the
 caller provides (the CLI's scenario lookup); workers are forked.
@@ -45,23 +48,42 @@ def explore_parallel(
     depth: int = 3,
     step_bound: int = DEFAULT_STEP_BOUND,
     options: Iterable[tuple[str, str]] = (),
+    dask_scheduler: str | None = None,
 ) -> ExploreResult:
     """Explore scenario ``name`` (``load(name)`` builds its program) with ``jobs`` processes;
-    the same executions, and so the same findings, as ``explore`` with one."""
+    the same executions, and so the same findings, as ``explore`` with one. With
+    ``dask_scheduler`` (an address), the shares run on that Dask cluster's workers instead
+    (``jobs`` shares, or one per worker when ``jobs`` is 1)."""
     if strategy not in PARALLEL_STRATEGIES:
         raise ValueError(f"--jobs shares out {' and '.join(PARALLEL_STRATEGIES)} explorations")
     total = DEFAULT_RANDOM_EXECUTIONS if executions is None else executions
     k = _pct_k(load(name), seed, depth, step_bound) if strategy == "pct" else None
     options = tuple(options)
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        shares = [
-            pool.submit(
-                _share, load, name, strategy, seed, depth, k, w, jobs, total, step_bound, options
-            )
-            for w in range(jobs)
-        ]
-        results = [share.result() for share in shares]
+    if dask_scheduler is not None:
+        results = _on_dask(
+            dask_scheduler, jobs, load, name, strategy, seed, depth, k, total, step_bound, options
+        )
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            shares = [
+                pool.submit(
+                    _share,
+                    load,
+                    name,
+                    strategy,
+                    seed,
+                    depth,
+                    k,
+                    w,
+                    jobs,
+                    total,
+                    step_bound,
+                    options,
+                )
+                for w in range(jobs)
+            ]
+            results = [share.result() for share in shares]
     seen: set[tuple[object, ...]] = set()
     findings = []
     edges = set()
@@ -79,6 +101,47 @@ def explore_parallel(
         tuple(findings),
         tuple(sorted(edges, key=str)),
     )
+
+
+def _on_dask(
+    address: str,
+    jobs: int,
+    load: Callable[[str], ProgramFn],
+    name: str,
+    strategy: str,
+    seed: int,
+    depth: int,
+    k: int | None,
+    total: int,
+    step_bound: int,
+    options: tuple[tuple[str, str], ...],
+) -> list[ExploreResult]:
+    """The same shares as the local pool, submitted to a Dask distributed cluster: Dask
+    ships ``_share`` and ``load`` (module-level functions) to workers that import this
+    package, and gathers the results."""
+    from distributed import Client
+
+    with Client(address) as client:
+        shares = jobs if jobs > 1 else max(1, len(client.scheduler_info()["workers"]))
+        futures = [
+            client.submit(
+                _share,
+                load,
+                name,
+                strategy,
+                seed,
+                depth,
+                k,
+                w,
+                shares,
+                total,
+                step_bound,
+                options,
+                pure=False,
+            )
+            for w in range(shares)
+        ]
+        return list(client.gather(futures))
 
 
 def _pct_k(program: ProgramFn, seed: int, depth: int, step_bound: int) -> int:

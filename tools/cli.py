@@ -276,6 +276,12 @@ def list_command() -> None:
     help="random/pct: share the executions out over this many processes (same findings).",
 )
 @click.option(
+    "--dask-scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="random/pct: run the shares on this Dask distributed cluster (tcp://host:port).",
+)
+@click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False),
     default=None,
@@ -300,6 +306,7 @@ def explore_command(
     faults: bool,
     preemption_bound: int | None,
     jobs: int,
+    dask_scheduler: str | None,
     checkpoint: str | None,
     as_json: bool,
     report_dir: Path | None,
@@ -310,11 +317,11 @@ def explore_command(
     program = _program(chosen, variant)
     options = _options(step_bound) + ([("variant", variant)] if variant else [])
     terminal = sys.stdout.isatty() and sys.stderr.isatty()
-    if jobs > 1:
+    if jobs > 1 or dask_scheduler is not None:
         if strategy not in PARALLEL_STRATEGIES:
             raise BadInput(
-                f"--jobs shares out {' and '.join(PARALLEL_STRATEGIES)} explorations; "
-                f"--strategy {strategy} runs in one process"
+                f"--jobs and --dask-scheduler share out {' and '.join(PARALLEL_STRATEGIES)} "
+                f"explorations; --strategy {strategy} runs in one process"
             )
         if variant or faults:
             raise BadInput("--jobs runs the plain model: leave out --variant and --faults")
@@ -328,6 +335,7 @@ def explore_command(
             depth=depth,
             step_bound=step_bound,
             options=options,
+            dask_scheduler=dask_scheduler,
         )
     else:
         with _progress(executions, enabled=terminal and not as_json) as progress:
