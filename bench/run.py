@@ -24,6 +24,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import trio
 
@@ -129,19 +130,28 @@ def first_variant_finding(variant: variants.NamedVariant, strategy: str, seed: i
 def variant_rows(seeds: int) -> list[tuple[str, ...]]:
     rows = []
     for variant in variants.VARIANTS:
-        cells = [variant.name, " ".join(variant.command()[1:2] + variant.command()[6:])]
-        dfs = first_variant_finding(variant, "dfs", 0, 200_000)
-        cells.append(str(dfs) if dfs is not None else "none")
-        for strategy in ("random", "pct"):
-            hits = [first_variant_finding(variant, strategy, seed, 2000) for seed in range(seeds)]
-            found = [h for h in hits if h is not None]
-            median = statistics.median(found) if found else None
-            cells.append(
-                (f"{median:g}" if median is not None else "none")
-                + (f" ({len(found)}/{seeds} seeds)" if len(found) < seeds else "")
-            )
-        rows.append(tuple(cells))
+        exploration = " ".join(variant.command()[1:2] + variant.command()[6:])
+        cells = strategy_cells(
+            lambda strategy, seed, cap, v=variant: first_variant_finding(v, strategy, seed, cap),
+            seeds,
+        )
+        rows.append((variant.name, exploration, *cells))
     return rows
+
+
+def strategy_cells(find: Callable[[str, int, int], int | None], seeds: int) -> list[str]:
+    """Executions to a finding under dfs, and the median over ``seeds`` seeds under random
+    and pct; ``find(strategy, seed, cap)`` gives one run's count (None: not found)."""
+    dfs = find("dfs", 0, 200_000)
+    cells = [str(dfs) if dfs is not None else "none"]
+    for strategy in ("random", "pct"):
+        found = [h for h in (find(strategy, seed, 2000) for seed in range(seeds)) if h is not None]
+        median = statistics.median(found) if found else None
+        cells.append(
+            (f"{median:g}" if median is not None else "none")
+            + (f" ({len(found)}/{seeds} seeds)" if len(found) < seeds else "")
+        )
+    return cells
 
 
 def print_variants(seeds: int) -> None:
@@ -259,18 +269,10 @@ def main() -> None:
     for name in WITH_FINDINGS:
         if args.skip_big and name == "two-devices-one-group":
             continue
-        cells = [name]
-        dfs = first_finding(name, "dfs", 0, 200_000)
-        cells.append(str(dfs) if dfs is not None else "none")
-        for strategy in ("random", "pct"):
-            hits = [first_finding(name, strategy, seed, 2000) for seed in range(seeds)]
-            found = [h for h in hits if h is not None]
-            median = statistics.median(found) if found else None
-            cells.append(
-                (f"{median:g}" if median is not None else "none")
-                + (f" ({len(found)}/{seeds} seeds)" if len(found) < seeds else "")
-            )
-        rows.append(tuple(cells))
+        cells = strategy_cells(
+            lambda strategy, seed, cap, n=name: first_finding(n, strategy, seed, cap), seeds
+        )
+        rows.append((name, *cells))
     print(
         "executions to the first failure, not counting lockdep predictions "
         f"(random, pct depth 3: median of {seeds} seeds, cap 2000)"
