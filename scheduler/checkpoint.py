@@ -21,7 +21,7 @@ import pickle
 from typing import Any
 
 #: The checkpoint format; a file of another version is refused, not misread.
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(ValueError):

@@ -89,6 +89,8 @@ class _Node:
         "actor",
         "enabled",
         "fp",
+        "guided",
+        "inherited",
         "outcome",
         "preemptions",
         "retry",
@@ -112,6 +114,10 @@ class _Node:
         self.preemptions = preemptions
         self.actor = -1
         self.fp: Footprint | None = None
+        #: its wakeup tree had branches when it was created (else its first step was free)
+        self.guided = bool(wut.children)
+        #: the sleepers it inherited; those after them are its own explored branches
+        self.inherited = len(sleep)
         #: the step acquires a lock this actor waited for (it was blocked until now)
         self.retry = False
         #: of an acquire step, once the next step began: `TOOK`, `WAITS` or `NOTHING`
@@ -232,6 +238,9 @@ class Dpor:
         self.stack: list[_Node] = []
         #: the node where the next execution leaves the previous one (takes a new branch)
         self.resume_at = 0
+        #: the nodes above this depth are not this object's to backtrack to (a split
+        #: exploration's shared prefix; 0 in one process)
+        self.floor = 0
         #: executions in which every runnable actor was asleep somewhere (redundant ones)
         self.blocked = 0
         self.exhausted = False
@@ -367,13 +376,11 @@ class Dpor:
     def _branch(self, k: int, q: int) -> None:
         """Bounded search only: also try ``q`` at node ``k`` (a conservative branch, taken
         even where the reduction would call it equivalent to one that the bound prunes)."""
-        node = self.stack[k]
-        if not node.enables(q) or q in node.sleep:
-            return
-        if any(child.actor == q for child in node.wut.children):
-            return
         fp = next((other.fp for other in self.stack[k:] if other.actor == q), None)
-        node.wut.children.append(_Branch(q, fp))
+        self._add_branch(k, q, fp)
+
+    def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:
+        add_branch(self.stack[k], q, fp)
 
     def _reverse(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> None:
         """Insert ``notdep(e_k).e_j`` into the wakeup tree before step ``k``."""
@@ -381,12 +388,11 @@ class Dpor:
         a, mine = stack[k].actor, lidx[k]
         v = [(stack[m].actor, stack[m].fp) for m in range(k + 1, j) if clocks[m][a] <= mine]
         v.append((stack[j].actor, stack[j].fp))
-        node = stack[k]
-        faults = self.faults
-        for p, fp in node.sleep.items():
-            if _weak_initial(p, fp, v, faults):
-                return
-        _insert(node.wut, v, faults)
+        self._wake(k, v)
+
+    def _wake(self, k: int, v: list[tuple[int, Footprint | None]]) -> None:
+        """Plan the sequence ``v`` at node ``k`` (the hook a split exploration overrides)."""
+        wake(self.stack[k], v, self.faults)
 
     # -- backtracking -----------------------------------------------------------------
 
@@ -395,7 +401,7 @@ class Dpor:
         with a branch left. False when nothing is left: the exploration is exhausted."""
         stack = self.stack
         bound = self.preemption_bound
-        while stack:
+        while len(stack) > self.floor:
             node = stack[-1]
             children = node.wut.children
             done = children.pop(0)
@@ -405,8 +411,32 @@ class Dpor:
             if children:
                 self.resume_at = len(stack) - 1
                 return True
+            self._retire(len(stack) - 1)
             stack.pop()
         return False
+
+    def _retire(self, depth: int) -> None:
+        """The node at ``depth`` is done (a hook for a split exploration's summaries)."""
+
+
+def wake(node: _Node, v: list[tuple[int, Footprint | None]], faults: bool) -> bool:
+    """Insert ``v`` into ``node``'s wakeup tree unless a sleeping actor is a weak initial
+    of it (a sequence equivalent to it was explored from here); whether it was inserted."""
+    for p, fp in node.sleep.items():
+        if _weak_initial(p, fp, v, faults):
+            return False
+    return _insert(node.wut, v, faults)
+
+
+def add_branch(node: _Node, q: int, fp: Footprint | None) -> bool:
+    """Bounded search only: also try ``q`` at ``node`` unless it is asleep or planned
+    there; whether it was added."""
+    if not node.enables(q) or q in node.sleep:
+        return False
+    if any(child.actor == q for child in node.wut.children):
+        return False
+    node.wut.children.append(_Branch(q, fp))
+    return True
 
 
 def _weak_initial(
@@ -422,15 +452,16 @@ def _weak_initial(
     return True
 
 
-def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) -> None:
-    """Insert ``v`` into the wakeup tree ``root``, unless a branch already covers it."""
+def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) -> bool:
+    """Insert ``v`` into the wakeup tree ``root``, unless a branch already covers it;
+    whether it was inserted."""
     node = root
     v = list(v)
     while True:
         if node is not root and not node.children:
-            return
+            return False
         if not v:
-            return
+            return False
         for child in node.children:
             if _weak_initial(child.actor, child.fp, v, faults):
                 for m, (actor, _) in enumerate(v):
@@ -444,4 +475,4 @@ def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) 
                 branch = _Branch(actor, fp)
                 node.children.append(branch)
                 node = branch
-            return
+            return True

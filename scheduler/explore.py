@@ -31,6 +31,9 @@ from scheduler.schedule import Schedule, ScheduleError
 from scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
+#: One execution as a schedule line holds it: its choices, and its failing fault point (0:
+#: none).
+Contribution = tuple[tuple[int, ...], int]
 
 #: Executions a random exploration runs when no limit is given.
 DEFAULT_RANDOM_EXECUTIONS = 100
@@ -46,8 +49,13 @@ class ExploreResult:
     edges: tuple[Edge, ...]
     #: how often each edge (prev, next) was taken over the exploration.
     counts: Mapping[tuple[str, str], int] = field(factory=dict, eq=False, kw_only=True)
+    #: the choices and fault choice of each execution that added an edge, by its index
+    #: (``Edge.execution``): what a lockdep report needing that edge replays.
+    contributors: Mapping[int, Contribution] = field(factory=dict, eq=False, kw_only=True)
     #: With faults: how many fault points the exploration failed, one at a time (fail_nth).
     fault_points: int | None = field(default=None, kw_only=True)
+    #: the most fault points an execution with no fault injected reached.
+    reached: int = field(default=0, kw_only=True, eq=False)
     preemption_bound: int | None = field(default=None, kw_only=True)
 
     @property
@@ -93,6 +101,7 @@ def explore(
     progress: Callable[[int, int], None] | None = None,
     checkpoint: str | None = None,
     checkpoint_every: int = 1000,
+    fail_nth: int | None = None,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -106,7 +115,9 @@ def explore(
     (one share of a parallel exploration; not with ``faults``, which restarts the strategy
     for each fault choice). ``progress(executions, findings)`` is called after every
     execution (the CLI's progress bar). With ``checkpoint`` (a file), the state is saved
-    every ``checkpoint_every`` executions and an exploration resumes from it.
+    every ``checkpoint_every`` executions and an exploration resumes from it. With
+    ``fail_nth``, the exploration is one round of a faults exploration: every execution
+    fails its ``fail_nth``-th fault point (0: none; what a parallel share runs).
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -122,12 +133,13 @@ def explore(
     if executions is None and chosen.name in ("random", "pct"):
         executions = DEFAULT_RANDOM_EXECUTIONS
     graph = Lockdep() if lockdep else None
-    contributors: dict[int, tuple[tuple[int, ...], int]] = {}
-    seen: set[tuple[object, ...]] = set()
-    findings: list[Finding] = []
+    found = Findings(name, options)
     count = 0
     exhausted = True
     fail, most, runs = 0, 0, 0
+    if fail_nth is not None:
+        fail = most = fail_nth
+    reached = 0
     identity = (
         name,
         chosen.name,
@@ -138,14 +150,14 @@ def explore(
         depth,
         lockdep,
         faults,
+        fail_nth,
     )
     resumed = checkpoints.load(checkpoint, identity) if checkpoint else None
     pending = None
     if resumed is not None:
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
-        contributors, seen = resumed["contributors"], resumed["seen"]
-        findings, count = resumed["findings"], resumed["count"]
-        fail, most, runs, exhausted = resumed["fault"]
+        found, count = resumed["findings"], resumed["count"]
+        fail, most, runs, exhausted, reached = resumed["fault"]
     while fail <= most:
         while executions is None or runs < executions:
             chooser = pending if pending is not None else chosen.next_chooser()
@@ -157,11 +169,9 @@ def explore(
                     "strategy": chosen,
                     "chooser": chooser,
                     "graph": graph,
-                    "contributors": contributors,
-                    "seen": seen,
-                    "findings": findings,
+                    "findings": found,
                     "count": count,
-                    "fault": (fail, most, runs, exhausted),
+                    "fault": (fail, most, runs, exhausted, reached),
                 }
                 checkpoints.save(checkpoint, identity, state)
             ex = Execution(
@@ -174,25 +184,16 @@ def explore(
                 fail_nth=fail or None,
             )
             ex.run()
+            if not ex.fault_fired:
+                reached = max(reached, ex.fault_points)
             if faults and not ex.fault_fired:
                 # a fault-free run: a later round can fail any of its points
                 most = max(most, ex.fault_points)
-            this = (tuple(ex.choices), fail if ex.fault_points >= fail else 0)
-            if graph is not None and graph.added:
-                contributors[count] = this
-            for raw in ex.findings:
-                if raw.key in seen:
-                    continue
-                seen.add(raw.key)
-                used = [contributors[i] for i in raw.executions] + [this]
-                schedule = Schedule.build(
-                    name, options + _fail_option([f for _, f in used]), [c for c, _ in used]
-                )
-                findings.append(_finding(raw, str(schedule), ex.trace))
+            found.record(ex, graph, count, fail if ex.fault_points >= fail else 0)
             count += 1
             runs += 1
             if progress is not None:
-                progress(count, len(findings))
+                progress(count, len(found.findings))
         exhausted = exhausted and chosen.exhausted
         fail += 1
         if fail <= most:
@@ -204,12 +205,52 @@ def explore(
         chosen.name,
         count,
         exhausted,
-        tuple(findings),
+        tuple(found.findings),
         tuple(graph.edges()) if graph is not None else (),
         counts=dict(graph.counts) if graph is not None else {},
+        contributors=found.contributors,
         fault_points=most if faults else None,
+        reached=reached,
         preemption_bound=preemption_bound,
     )
+
+
+class Findings:
+    """The distinct findings of an exploration, in the order found, each with the schedule
+    line that replays it; and the executions that added edges to the lock graph, which a
+    later lockdep report may need to replay."""
+
+    def __init__(self, name: str, options: tuple[tuple[str, str], ...]) -> None:
+        self.name = name
+        self.options = options
+        self.findings: list[Finding] = []
+        self.seen: set[tuple[object, ...]] = set()
+        self.contributors: dict[int, Contribution] = {}
+
+    def record(self, ex: Execution, graph: Lockdep | None, index: int, fail: int) -> None:
+        """Take the findings of execution ``index`` (``ex``, which failed fault point
+        ``fail``; 0: none), which ran into ``graph``."""
+        this = (tuple(ex.choices), fail)
+        if graph is not None and graph.added:
+            self.contributors[index] = this
+        for raw in ex.findings:
+            if raw.key in self.seen:
+                continue
+            used = [self.contributors[i] for i in raw.executions] + [this]
+            self.add(_finding(raw, str(self.schedule(used)), ex.trace))
+
+    def schedule(self, executions: list[Contribution]) -> Schedule:
+        """The schedule line that runs ``executions`` in order into one lock graph."""
+        fails = _fail_option([fail for _, fail in executions])
+        return Schedule.build(self.name, self.options + fails, [c for c, _ in executions])
+
+    def add(self, finding: Finding) -> bool:
+        """Keep ``finding`` unless one with its key was found before; whether it was kept."""
+        if finding.key in self.seen:
+            return False
+        self.seen.add(finding.key)
+        self.findings.append(finding)
+        return True
 
 
 def _fail_option(fails: list[int]) -> tuple[tuple[str, str], ...]:
@@ -300,4 +341,13 @@ def _program_name(program: ProgramFn) -> str:
     return name if name.isidentifier() or "-" in name else "program"
 
 
-__all__ = ["ExploreResult", "ReplayResult", "ScheduleError", "explore", "fail_nths", "replay"]
+__all__ = [
+    "Contribution",
+    "ExploreResult",
+    "Findings",
+    "ReplayResult",
+    "ScheduleError",
+    "explore",
+    "fail_nths",
+    "replay",
+]

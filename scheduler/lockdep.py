@@ -96,6 +96,19 @@ class Lockdep:
         if path is not None:
             ex.add(self._circular_report(ex, actor, held, key, read, site, path))
 
+    def merge(self, edge: Edge, taken: int = 0) -> list[Edge] | None:
+        """Add an edge another process's graph recorded (taken ``taken`` times there);
+        if it is new here and closes a cycle, the path from its ``next`` back to its
+        ``prev`` (the rest of the cycle)."""
+        pair = (edge.prev, edge.next)
+        self.counts[pair] = self.counts.get(pair, 0) + taken
+        nexts = self.graph.setdefault(edge.prev, {})
+        if edge.next in nexts:
+            return None
+        path = self._bfs(edge.next, edge.prev)
+        nexts[edge.next] = edge
+        return path
+
     def _bfs(self, source: str, target: str) -> list[Edge] | None:
         """The shortest path of edges from ``source`` to ``target``, if any (``__bfs``)."""
         parent: dict[str, Edge | None] = {source: None}

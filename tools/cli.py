@@ -71,10 +71,10 @@ def _scenario(name: str) -> Scenario:
         raise BadInput(exc.args[0]) from None
 
 
-def _load_program(name: str) -> Callable[[], object]:
-    """A scenario's program, by name or path: what a --jobs worker process builds its own
-    program from (programs are closures, which do not pickle)."""
-    return _scenario(name).program
+def _load_program(name: str, variant: str | None = None) -> Callable[[], Program]:
+    """A scenario's program, by name or path, with a variant: what a --jobs worker process
+    builds its own program from (programs are closures, which do not pickle)."""
+    return _program(_scenario(name), variant)
 
 
 def _options(step_bound: int) -> list[tuple[str, str]]:
@@ -189,10 +189,12 @@ def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int, in
     start = time.monotonic()
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("explore", total=total, findings=0, rate="")
+        shown = [0]
 
         def update(count: int, findings: int) -> None:
-            if count % 50 and count != total:
+            if count - shown[0] < 50 and count != total:
                 return
+            shown[0] = count
             elapsed = time.monotonic() - start
             rate = f"{count / elapsed:,.0f}/s" if elapsed > 0 else ""
             bar.update(task, completed=count, findings=findings, rate=rate)
@@ -273,13 +275,14 @@ def list_command() -> None:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="random/pct: share the executions out over this many processes (same findings).",
+    help="Share the exploration out over this many processes, with the same findings "
+    "(dfs: by disjoint prefixes; random, pct: by seeds).",
 )
 @click.option(
     "--dask-scheduler",
     default=None,
     metavar="ADDRESS",
-    help="random/pct: run the shares on this Dask distributed cluster (tcp://host:port).",
+    help="Run the shared-out work on this Dask distributed cluster (tcp://host:port).",
 )
 @click.option(
     "--checkpoint",
@@ -320,23 +323,30 @@ def explore_command(
     if jobs > 1 or dask_scheduler is not None:
         if strategy not in PARALLEL_STRATEGIES:
             raise BadInput(
-                f"--jobs and --dask-scheduler share out {' and '.join(PARALLEL_STRATEGIES)} "
+                f"--jobs and --dask-scheduler share out {', '.join(PARALLEL_STRATEGIES)} "
                 f"explorations; --strategy {strategy} runs in one process"
             )
-        if variant or faults:
-            raise BadInput("--jobs runs the plain model: leave out --variant and --faults")
-        result = explore_parallel(
-            _load_program,
-            chosen.name,
-            jobs=jobs,
-            strategy=strategy,
-            executions=executions,
-            seed=seed,
-            depth=depth,
-            step_bound=step_bound,
-            options=options,
-            dask_scheduler=dask_scheduler,
-        )
+        if checkpoint:
+            raise BadInput("--checkpoint runs in one process: leave out --jobs")
+        if strategy == "dfs" and executions is not None:
+            raise BadInput("--jobs with dfs explores to exhaustion: leave out --executions")
+        with _progress(executions, enabled=terminal and not as_json) as progress:
+            result = explore_parallel(
+                _load_program,
+                chosen.name,
+                jobs=jobs,
+                strategy=strategy,
+                variant=variant,
+                executions=executions,
+                seed=seed,
+                depth=depth,
+                step_bound=step_bound,
+                options=options,
+                preemption_bound=preemption_bound,
+                faults=faults,
+                dask_scheduler=dask_scheduler,
+                progress=progress,
+            )
     else:
         with _progress(executions, enabled=terminal and not as_json) as progress:
             result = explore(
