@@ -41,6 +41,10 @@ class ErrPtr:
         if self.rc >= 0:
             raise ValueError(f"ERR_PTR needs a negative errno, not {self.rc}")
 
+    def __str__(self) -> str:
+        """As the kernel's ``%pe`` prints an error pointer: ``-EBUSY``."""
+        return f"-{errno.errorcode.get(-self.rc, str(-self.rc))}"
+
 
 def ERR_PTR(rc: int) -> ErrPtr:
     """``ERR_PTR()``: wrap a negative errno as a pointer return."""

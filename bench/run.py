@@ -10,7 +10,8 @@
 - executions to the finding of each historical-bug variant under dfs, random and pct, on
   the exploration that catches it (with --faults: fault rounds in turn, as explore runs them);
 - resident memory after 10,000 and 100,000 executions of abba (it must stay flat);
-- the speed-up of ``--jobs 2`` on random walks.
+- the speed-up of ``--jobs 2`` on random walks, and on dfs (DPOR split by prefixes: the
+  same executions as one process, checked here).
 
     python bench/run.py [--quick] [--naive-cap N] [--skip-big] [--variants-only]
 """
@@ -47,6 +48,8 @@ SHIPPED = [
     "dma-owner-vs-bind",
     "replace-vs-alloc",
     "map-vs-attach",
+    "destroy-vs-unbind",
+    "auto-domain-vs-auto-domain",
     "two-devices-one-group",
 ]
 TOYS = ["abba", "abbcca", "rwsem-reader-writer", "nested-ok"]
@@ -162,7 +165,7 @@ def print_variants(seeds: int) -> None:
     print(table(("variant", "exploration", "dfs", "random", "pct"), variant_rows(seeds)))
 
 
-def load(name: str):
+def load(name: str, variant: str | None = None):
     return scenarios.get(name).program
 
 
@@ -175,6 +178,21 @@ def jobs_speedup() -> str:
     explore_parallel(load, name, jobs=2, strategy="random", executions=4000, seed=1)
     two = time.perf_counter() - start
     return f"{one / two:.2f}x ({one:.1f} s -> {two:.1f} s)"
+
+
+def dfs_jobs_speedup(name: str) -> tuple[str, str]:
+    start = time.perf_counter()
+    one = explore(load(name), scenario=name)
+    one_s = time.perf_counter() - start
+    start = time.perf_counter()
+    two = explore_parallel(load, name, jobs=2, strategy="dfs")
+    two_s = time.perf_counter() - start
+    same = {f.key for f in one.findings} == {f.key for f in two.findings}
+    assert same and one.executions == two.executions, (name, one.executions, two.executions)
+    return (
+        f"--jobs 2 speed-up (dfs, {name}, {one.executions:,} executions in both)",
+        f"{one_s / two_s:.2f}x ({one_s:.1f} s -> {two_s:.1f} s)",
+    )
 
 
 def table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -262,6 +280,9 @@ def main() -> None:
     rows.append(
         ("--jobs 2 speed-up (random, 4,000 two-devices-one-group executions)", jobs_speedup())
     )
+    rows.append(dfs_jobs_speedup("map-vs-attach"))
+    if not (args.skip_big or args.quick):
+        rows.append(dfs_jobs_speedup("two-devices-one-group"))
     print(table(("measure", "value"), rows))
     print()
 

@@ -15,14 +15,22 @@ replays the node's path and explores the new branch from there.
 Order. Optimal DPOR is order-sensitive: in one process a subtree is explored to the end
 before its next sibling, so a sequence planned from the subtree is inserted into that
 sibling's wakeup tree before the sibling runs, and steers it. Here the sibling may already
-have been probed (its actor is in the node's sleep set, *after* the task's branch: sleep
+have been probed (its actor is in the node's sleep set *after* the task's branch: sleep
 sets keep the order actors fell asleep in). Such a *late* sibling is not taken as covering
-the sequence, as an earlier one is; instead the sequence, led by the late sibling's step,
-is explored again from that node as a *late task*, with the sleep set the sibling had. That
-explores at least what one process explores there (a smaller sleep set below only explores
-more), so the split covers every trace one process covers and finds the same findings; it
-may explore a few traces twice, which the benchmark counts. A test compares the explored
-traces with the brute-force count on small programs at every cut depth.
+the sequence, as an earlier one is; the coordinator descends into it as `_insert` descends
+into a pending branch: through the late sibling's node, whose explored branches are all
+late in turn, until the sequence is covered (it reaches a node whose first step was free:
+a wakeup tree's leaf) or adds a branch, which that node then explores with the sleep set
+one process would give it. Below the cut the nodes are the workers': each task reports,
+when done, the nodes such a descent can reach (`Summary`: guided nodes and their
+children), and a sequence that reaches a task still out waits for its result. Should a
+descent go past what was reported, the sequence is explored again from the last node known,
+with the sleep set the late sibling had (a *late task*): a superset of what one process
+explores there, so never a trace less, at the price of some twice.
+
+So the split explores the traces one process explores, each once: a test checks this at
+every cut depth on seven programs, against one process's traces (which test_dpor checks
+against the brute-force count).
 
 Determinism. The coordinator takes results in the order it shipped the tasks, and only
 when it has nothing to probe or enough tasks out, so what it explores does not depend on
@@ -174,7 +182,7 @@ class Splitter(Dpor):
         self._inflight: dict[Path, list[Steps]] = {}
         self._reopened: deque[Path] = deque()
         self._queued: set[Path] = set()
-        #: per node and late sibling, the sequences explored again (a wakeup tree)
+        #: per node, the sequences explored again from it by late tasks (a wakeup tree)
         self._again: dict[Path, _Branch] = {}
         self._ready = True
         #: probes run, tasks shipped, late tasks among them, nodes reopened by escapes

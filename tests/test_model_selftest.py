@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 
 from actors import ops
-from actors.kernel import IS_ERR
+from actors.kernel import ERR_PTR, IS_ERR
 from actors.ops import PhysDevice
 from actors.system import System
 from tests.model_support import run_script
@@ -203,3 +203,9 @@ def test_teardown_leaves_nothing() -> None:
     assert system.ictx.groups == {}
     assert all(group.owner is None and group.owner_cnt == 0 for group in system.groups)
     assert all(group.domain is group.default_domain for group in system.groups)
+
+
+def test_an_error_pointer_prints_as_percent_pe_does() -> None:
+    """A WARN_ON message shows an ERR_PTR as the kernel's %pe shows it: by errno name."""
+    assert str(ERR_PTR(-errno.EBUSY)) == "-EBUSY"
+    assert str(ERR_PTR(-4095)) == "-4095"
