@@ -13,26 +13,29 @@ def edges(result):
     return sorted((e.prev, e.next) for e in result.edges)
 
 
+def race():
+    """Whoever passes the point first takes its two locks; the other takes none. No
+    execution holds both orders."""
+    a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
+    state = {"winner": None}
+
+    def racer(name, first, second):
+        async def actor():
+            await point("winner")
+            if state["winner"] is None:
+                state["winner"] = name
+                async with first, second:
+                    pass
+
+        return actor
+
+    return Program({"t1": racer("t1", a, b), "t2": racer("t2", b, a)})
+
+
 def test_an_inversion_seen_in_two_separate_executions_is_reported_and_replays():
     """Each execution takes only one order (whoever wins the race decides): no execution
     deadlocks or holds both edges, yet the exploration's graph closes the cycle."""
-
-    def program():
-        a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
-        state = {"winner": None}
-
-        def racer(name, first, second):
-            async def actor():
-                await point("winner")
-                if state["winner"] is None:
-                    state["winner"] = name
-                    async with first, second:
-                        pass
-
-            return actor
-
-        return Program({"t1": racer("t1", a, b), "t2": racer("t2", b, a)})
-
+    program = race
     result = explore(program, scenario="race")
     assert kinds(result) == [("circular-dependency", ("A", "B"))]
     finding = result.findings[0]

@@ -7,10 +7,11 @@ import pytest
 
 import scenarios
 from scenarios import variants
-from scheduler import LockClass, Mutex, Program, dpor, dpor_split, explore, point, replay
+from scheduler import dpor, dpor_split, explore, replay
 from scheduler.parallel import explore_parallel, in_process
 from scheduler.traces import canonical
 from tests.test_cli import lockstep
+from tests.test_lockdep import race
 
 
 def load(name, variant=None):
@@ -158,25 +159,6 @@ def test_dfs_jobs_are_deterministic():
     runs = [explore_parallel(load, "abbcca", jobs=2, strategy="dfs", split=s) for s in (4, 4)]
     assert runs[0].executions == runs[1].executions
     assert [f.schedule for f in runs[0].findings] == [f.schedule for f in runs[1].findings]
-
-
-def race():
-    """Whoever passes the point first takes its two locks; the other takes none. No
-    execution holds both orders."""
-    a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
-    state = {"winner": None}
-
-    def racer(name, first, second):
-        async def actor():
-            await point("winner")
-            if state["winner"] is None:
-                state["winner"] = name
-                async with first, second:
-                    pass
-
-        return actor
-
-    return Program({"t1": racer("t1", a, b), "t2": racer("t2", b, a)})
 
 
 def load_race(name, variant=None):
