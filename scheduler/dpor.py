@@ -40,7 +40,7 @@ a bounded naive search covers (loom has the same limit); without one it covers a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from scheduler.events import SHARED_ACCESSES, Footprint
@@ -422,10 +422,31 @@ class Dpor:
 def wake(node: _Node, v: list[tuple[int, Footprint | None]], faults: bool) -> bool:
     """Insert ``v`` into ``node``'s wakeup tree unless a sleeping actor is a weak initial
     of it (a sequence equivalent to it was explored from here); whether it was inserted."""
-    for p, fp in node.sleep.items():
-        if _weak_initial(p, fp, v, faults):
-            return False
+    if covered(node.sleep.items(), v, faults):
+        return False
     return _insert(node.wut, v, faults)
+
+
+def covered(
+    sleepers: Iterable[tuple[int, Footprint | None]],
+    v: Sequence[tuple[int, Footprint | None]],
+    faults: bool,
+) -> bool:
+    """Whether one of ``sleepers`` (actor, next step) is a weak initial of ``v``: a sequence
+    equivalent to ``v`` starts with a branch already explored."""
+    return any(_weak_initial(p, fp, v, faults) for p, fp in sleepers)
+
+
+def without(
+    v: Sequence[tuple[int, Footprint | None]], actor: int
+) -> list[tuple[int, Footprint | None]]:
+    """``v`` less ``actor``'s first step in it (what is left once that actor has gone)."""
+    rest = list(v)
+    for m, (other, _) in enumerate(rest):
+        if other == actor:
+            del rest[m]
+            break
+    return rest
 
 
 def add_branch(node: _Node, q: int, fp: Footprint | None) -> bool:
@@ -464,10 +485,7 @@ def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) 
             return False
         for child in node.children:
             if _weak_initial(child.actor, child.fp, v, faults):
-                for m, (actor, _) in enumerate(v):
-                    if actor == child.actor:
-                        del v[m]
-                        break
+                v = without(v, child.actor)
                 node = child
                 break
         else:

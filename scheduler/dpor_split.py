@@ -44,7 +44,18 @@ from collections import deque
 
 from attrs import frozen
 
-from scheduler.dpor import TOOK, Dpor, _Branch, _DporRun, _insert, _Node, _weak_initial, add_branch
+from scheduler.dpor import (
+    TOOK,
+    Dpor,
+    _Branch,
+    _DporRun,
+    _insert,
+    _Node,
+    _weak_initial,
+    add_branch,
+    covered,
+    without,
+)
 from scheduler.events import Footprint
 
 Path = tuple[int, ...]
@@ -97,16 +108,6 @@ def sleepers(
 def own_branches(node: _Node) -> list[tuple[int, Footprint | None]]:
     """The branches explored at ``node``, in order (its sleepers after the inherited ones)."""
     return list(node.sleep.items())[node.inherited :]
-
-
-def without(v: Steps, actor: int) -> Steps:
-    """``v`` less ``actor``'s first step in it (what is left once that actor has gone)."""
-    rest = list(v)
-    for m, (other, _) in enumerate(rest):
-        if other == actor:
-            del rest[m]
-            break
-    return rest
 
 
 def pack(stack: list[_Node], actors: Path, floor: int) -> bytes:
@@ -249,7 +250,7 @@ class Splitter(Dpor):
         node = self.nodes[path]
         if kind == "wake":
             asleep, late = sleepers(node, branch)
-            if not any(_weak_initial(p, fp, steps, self.faults) for p, fp in asleep):
+            if not covered(asleep, steps, self.faults):
                 self._descend(path, node, late, steps)
             return
         ((q, fp),) = steps
@@ -309,13 +310,10 @@ class Splitter(Dpor):
         tree = self._again.setdefault(path, _Branch(-1, None))
         if not _insert(tree, sequence, self.faults):
             return
-        head = chain = _Branch(*sibling)
-        for actor, fp in rest:
-            step = _Branch(actor, fp)
-            chain.children.append(step)
-            chain = step
+        head = _Branch(-1, None)
+        _insert(head, sequence, self.faults)
         self.late_tasks += 1
-        self._ship_branch(path, node, dict(sleepers(node, sibling[0])[0]), head)
+        self._ship_branch(path, node, dict(sleepers(node, sibling[0])[0]), head.children[0])
 
     def _ship_branch(
         self, path: Path, node: _Node, sleep: dict[int, Footprint | None], branch: _Branch
@@ -411,8 +409,7 @@ class Subtree(Dpor):
         if self._probed:
             return
         node = self.stack[k]
-        asleep, _ = sleepers(node, node.actor)
-        if not any(_weak_initial(p, fp, v, self.faults) for p, fp in asleep):
+        if not covered(sleepers(node, node.actor)[0], v, self.faults):
             self._send(("wake", self._path(k), node.actor, list(v)))
 
     def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:
@@ -425,8 +422,9 @@ class Subtree(Dpor):
         """Report the nodes a late sequence can reach: those below guided nodes only (an
         unguided node covers any sequence, as a wakeup tree's leaf does)."""
         floor = self.floor
-        if depth < floor + SUMMARY_DEPTH and all(n.guided for n in self.stack[floor:depth]):
-            node = self.stack[depth]
+        stack = self.stack
+        if depth < floor + SUMMARY_DEPTH and all(stack[i].guided for i in range(floor, depth)):
+            node = stack[depth]
             self.summary.append(
                 (
                     self._path(depth),

@@ -26,7 +26,7 @@ from attrs import field, frozen
 from scheduler import checkpoint as checkpoints
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
-from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, RawFinding
+from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Chooser, Execution, Program, RawFinding
 from scheduler.schedule import Schedule, ScheduleError
 from scheduler.strategies import Replay, Strategy, make_strategy
 
@@ -174,22 +174,14 @@ def explore(
                     "fault": (fail, most, runs, exhausted, reached),
                 }
                 checkpoints.save(checkpoint, identity, state)
-            ex = Execution(
-                program,
-                chooser,
-                lockdep=graph,
-                index=count,
-                trace=trace,
-                step_bound=step_bound,
-                fail_nth=fail or None,
+            ex = run_execution(
+                program, chooser, graph, found, count, step_bound=step_bound, fail=fail, trace=trace
             )
-            ex.run()
             if not ex.fault_fired:
                 reached = max(reached, ex.fault_points)
-            if faults and not ex.fault_fired:
-                # a fault-free run: a later round can fail any of its points
-                most = max(most, ex.fault_points)
-            found.record(ex, graph, count, fail if ex.fault_points >= fail else 0)
+                if faults:
+                    # a fault-free run: a later round can fail any of its points
+                    most = max(most, reached)
             count += 1
             runs += 1
             if progress is not None:
@@ -213,6 +205,33 @@ def explore(
         reached=reached,
         preemption_bound=preemption_bound,
     )
+
+
+def run_execution(
+    program: ProgramFn,
+    chooser: Chooser,
+    graph: Lockdep | None,
+    found: Findings,
+    index: int,
+    *,
+    step_bound: int,
+    fail: int,
+    trace: bool = False,
+) -> Execution:
+    """Run execution ``index`` into ``graph``, failing its ``fail``-th fault point (0: none),
+    and take its findings into ``found``."""
+    ex = Execution(
+        program,
+        chooser,
+        lockdep=graph,
+        index=index,
+        trace=trace,
+        step_bound=step_bound,
+        fail_nth=fail or None,
+    )
+    ex.run()
+    found.record(ex, graph, index, fail if ex.fault_points >= fail else 0)
+    return ex
 
 
 class Findings:
@@ -350,4 +369,5 @@ __all__ = [
     "explore",
     "fail_nths",
     "replay",
+    "run_execution",
 ]

@@ -47,10 +47,11 @@ from scheduler.explore import (
     ProgramFn,
     explore,
     replay,
+    run_execution,
 )
 from scheduler.lockdep import Edge, Lockdep
 from scheduler.pct import Pct
-from scheduler.runtime import DEFAULT_STEP_BOUND, Execution
+from scheduler.runtime import DEFAULT_STEP_BOUND, Chooser, Execution
 from scheduler.strategies import RandomWalk
 
 #: The strategies an exploration can be shared out under.
@@ -218,21 +219,19 @@ class _Merged:
         #: the most fault points an execution with no fault injected reached
         self.reached = 0
 
-    def run(self, chooser: object, fail_nth: int | None) -> None:
+    def run(self, chooser: Chooser, fail_nth: int | None) -> None:
         """Run one execution here, into the exploration's graph."""
-        fail = fail_nth or 0
-        ex = Execution(
+        ex = run_execution(
             self.program,
-            chooser,  # type: ignore[arg-type]
-            lockdep=self.graph,
-            index=self.executions,
+            chooser,
+            self.graph,
+            self.found,
+            self.executions,
             step_bound=self.step_bound,
-            fail_nth=fail or None,
+            fail=fail_nth or 0,
         )
-        ex.run()
         if not ex.fault_fired:
             self.reached = max(self.reached, ex.fault_points)
-        self.found.record(ex, self.graph, self.executions, fail if ex.fault_points >= fail else 0)
         self.executions += 1
 
     def take(self, result: ExploreResult) -> None:
