@@ -35,6 +35,7 @@ from scheduler import (
     fault_point,
     point,
 )
+from scheduler.access import shared
 
 if TYPE_CHECKING:
     from actors.group import IommufdGroup
@@ -63,7 +64,8 @@ def destroy_rwsem_class(type_: ObjType, variant: Variant = MERGED) -> LockClass:
 XA_ZERO_ENTRY = "XA_ZERO_ENTRY"
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdObject:
     """``struct iommufd_object``, embedded in each object as ``obj`` (``container_of``)."""
 
@@ -95,7 +97,7 @@ def check_live(obj: IommufdObject, what: str) -> None:
 
 async def refcount_inc(obj: IommufdObject) -> None:
     """``refcount_inc(&obj->users)``: an atomic; incrementing 0 is a refcount_t WARN."""
-    await point(f"{obj.name}.users", write=True)
+    await point()
     check_live(obj, "refcount_inc")
     WARN_ON(obj.users == 0, f"refcount_t: addition on 0; use-after-free ({obj.name})")
     obj.users += 1
@@ -103,7 +105,7 @@ async def refcount_inc(obj: IommufdObject) -> None:
 
 async def refcount_add(n: int, obj: IommufdObject) -> None:
     """``refcount_add(n, &obj->users)``."""
-    await point(f"{obj.name}.users", write=True)
+    await point()
     check_live(obj, "refcount_add")
     WARN_ON(obj.users == 0, f"refcount_t: addition on 0; use-after-free ({obj.name})")
     obj.users += n
@@ -111,7 +113,7 @@ async def refcount_add(n: int, obj: IommufdObject) -> None:
 
 async def refcount_dec(obj: IommufdObject) -> None:
     """``refcount_dec(&obj->users)``: reaching 0 here is a refcount_t WARN (leak)."""
-    await point(f"{obj.name}.users", write=True)
+    await point()
     check_live(obj, "refcount_dec")
     obj.users -= 1
     WARN_ON(obj.users <= 0, f"refcount_t: decrement hit 0; leaking memory ({obj.name})")
@@ -119,7 +121,7 @@ async def refcount_dec(obj: IommufdObject) -> None:
 
 async def refcount_sub_and_test(n: int, obj: IommufdObject) -> bool:
     """``refcount_sub_and_test(n, &obj->users)``: true when it reaches 0."""
-    await point(f"{obj.name}.users", write=True)
+    await point()
     check_live(obj, "refcount_sub_and_test")
     obj.users -= n
     WARN_ON(obj.users < 0, f"refcount_t: underflow ({obj.name})")
@@ -138,7 +140,8 @@ class ObjectOps:
 iommufd_object_ops: dict[ObjType, ObjectOps] = {}
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdCtx:
     """``struct iommufd_ctx``: the two xarrays and their xa_locks (iommufd_fops_open)."""
 
@@ -249,7 +252,7 @@ async def iommufd_lock_obj(obj: IommufdObject) -> bool:
     check_live(obj, "iommufd_lock_obj")
     if not await obj.destroy_rwsem.down_read_trylock():
         return False
-    await point(f"{obj.name}.users", write=True)
+    await point()
     if obj.users == 0:
         await obj.destroy_rwsem.up_read()
         return False

@@ -57,6 +57,7 @@ from actors.iommu_core import (
 )
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
 from scheduler import lockdep_assert_held, point
+from scheduler.access import shared
 
 if TYPE_CHECKING:
     from actors.hwpt import IommufdHwPagetable as Hwpt
@@ -64,7 +65,8 @@ if TYPE_CHECKING:
 AttachFn = Callable[["IommufdDevice", "Hwpt"], Awaitable["Hwpt | ErrPtr | None"]]
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdDevice:
     """``struct iommufd_device``."""
 
@@ -184,7 +186,7 @@ async def iommufd_hw_pagetable_detach(idev: IommufdDevice) -> Hwpt:
     """``iommufd_hw_pagetable_detach()``: leave the group's hwpt; returns it for the caller
     to put. Note ``igroup->hwpt`` is read before igroup->lock is taken, as in the kernel."""
     igroup = idev.igroup
-    await point(f"{igroup.name}.hwpt", write=False)
+    await point()
     hwpt = igroup.hwpt
     assert hwpt is not None, f"{idev.obj.name} detached while its group has no hwpt"
 

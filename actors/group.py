@@ -18,6 +18,7 @@ from actors.ctx import IommufdCtx
 from actors.iommu_core import Device, IommuGroup
 from actors.kernel import ERR_PTR, WARN_ON, ErrPtr, kzalloc, may_fail
 from scheduler import LockClass, Mutex, debug_check_no_locks_freed, point
+from scheduler.access import shared
 
 if TYPE_CHECKING:
     from actors.device import IommufdDevice
@@ -27,7 +28,8 @@ IGROUP_LOCK = LockClass("&igroup->lock")
 PHYS_ADDR_MAX = -1
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdGroup:
     """``struct iommufd_group``."""
 
@@ -75,7 +77,7 @@ async def iommufd_group_release(igroup: IommufdGroup) -> None:
 
 async def iommufd_put_group(igroup: IommufdGroup) -> None:
     """``iommufd_put_group()``: ``kref_put(&group->ref, iommufd_group_release)``."""
-    await point(f"{igroup.name}.ref", write=True)
+    await point()
     WARN_ON(igroup.ref <= 0, f"kref_put of {igroup.name} at 0")
     igroup.ref -= 1
     if igroup.ref == 0:

@@ -40,12 +40,14 @@ from actors.ioas import IommufdIoas, iommufd_get_ioas
 from actors.iommu_core import IommuDomain, iommu_domain_alloc, iommu_domain_free
 from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, may_fail
 from scheduler import lockdep_assert_held, lockdep_assert_not_held
+from scheduler.access import shared
 
 if TYPE_CHECKING:
     from actors.device import IommufdDevice
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdHwPagetable:
     """``struct iommufd_hw_pagetable``."""
 

@@ -20,13 +20,15 @@ import attrs
 from actors.iommu_core import IommuDomain
 from actors.kernel import WARN_ON, kzalloc, may_fail
 from scheduler import LockClass, Mutex, RwSem, lockdep_assert_held
+from scheduler.access import shared
 
 DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
 IOVA_RWSEM = LockClass("&iopt->iova_rwsem")
 PAGES_MUTEX = LockClass("&pages->mutex")
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IoptPages:
     """``struct iopt_pages``: the pinned user pages of one mapping, with ``pages->mutex``."""
 
@@ -35,7 +37,8 @@ class IoptPages:
     domains: set[int] = attrs.field(factory=set)
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IoptArea:
     """``struct iopt_area``: an IOVA range; ``pages`` is None until the map completes."""
 
@@ -44,7 +47,8 @@ class IoptArea:
     pages: IoptPages | None = None
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IoPagetable:
     """``struct io_pagetable``, embedded in the IOAS (``iopt_init_table``)."""
 

@@ -30,6 +30,7 @@ from actors.ctx import (
 from actors.io_pagetable import IoPagetable
 from actors.kernel import IS_ERR, WARN_ON, ErrPtr
 from scheduler import LockClass, Mutex, debug_check_no_locks_freed
+from scheduler.access import shared
 
 if TYPE_CHECKING:
     from actors.hwpt import IommufdHwPagetable
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 IOAS_MUTEX = LockClass("&ioas->mutex")
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommufdIoas:
     """``struct iommufd_ioas``."""
 

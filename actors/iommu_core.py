@@ -15,11 +15,13 @@ import attrs
 
 from actors.kernel import WARN_ON, kzalloc, may_fail
 from scheduler import LockClass, Mutex, lockdep_assert_held
+from scheduler.access import shared
 
 GROUP_MUTEX = LockClass("&group->mutex")
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommuDomain:
     """``struct iommu_domain``: only its identity and type matter to the locking."""
 
@@ -31,7 +33,8 @@ class IommuDomain:
         return f"<domain {self.name}>"
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class IommuGroup:
     """``struct iommu_group``."""
 
@@ -51,7 +54,8 @@ class IommuGroup:
         return f"group{self.id}"
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class Device:
     """``struct device`` of a (mock) device, with its group and iommu capabilities."""
 

@@ -25,6 +25,7 @@ from actors.iommu_core import (
 from actors.kernel import IS_ERR
 from actors.system import System
 from scheduler import operation
+from scheduler.access import shared
 
 
 @attrs.frozen
@@ -35,7 +36,8 @@ class OpResult:
     out: dict[str, int] = attrs.field(factory=dict)
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class PhysDevice:
     """A driver's view of one device (``struct vfio_device``'s iommufd fields)."""
 

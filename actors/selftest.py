@@ -31,6 +31,7 @@ from actors.ctx import (
 from actors.iommu_core import Device, iommu_group_remove_device
 from actors.kernel import IS_ERR, kzalloc
 from actors.system import System
+from scheduler.access import shared
 
 
 @attrs.define(frozen=True)
@@ -43,7 +44,8 @@ class MockDomainResult:
     out_idev_id: int = 0
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class SelftestObj:
     """``struct selftest_obj`` of ``TYPE_IDEV``."""
 

@@ -10,9 +10,11 @@ import attrs
 from actors.ctx import IommufdCtx
 from actors.iommu_core import Device, IommuGroup, iommu_group_add_device, iommu_group_alloc
 from actors.kernel import ERR_PTR, ErrPtr, kzalloc
+from scheduler.access import shared
 
 
-@attrs.define(eq=False)
+@shared
+@attrs.define(eq=False, slots=False)
 class System:
     """The context plus every iommu group and device made so far (for the end checks)."""
 

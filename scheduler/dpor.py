@@ -1,34 +1,53 @@
-"""Optimal dynamic partial-order reduction: one execution per Mazurkiewicz trace.
+"""Optimal dynamic partial-order reduction, lock-aware: one execution per equivalence class.
 
 Design note. Two interleavings that differ only in the order of independent steps reach the
-same state and show the same findings; exploring one per equivalence class (Mazurkiewicz
-trace) is enough. This is Optimal-DPOR with wakeup trees and sleep sets (Abdulla, Aronis,
-Jonsson and Sagonas, "Optimal dynamic partial order reduction", POPL 2014; "Source Sets",
-JACM 2017), stateless as in CHESS and loom: every execution starts afresh and replays a
-prefix of the previous one, so the exploration state is just the stack of `_Node`s of the
-current execution.
+same state and show the same findings; exploring one per equivalence class is enough. This
+is Optimal-DPOR with wakeup trees and sleep sets (Abdulla, Aronis, Jonsson and Sagonas,
+"Optimal dynamic partial order reduction", POPL 2014; "Source Sets", JACM 2017), stateless
+as in CHESS and loom: every execution starts afresh and replays a prefix of the previous
+one, so the exploration state is just the stack of `_Node`s of the current execution.
 
-A step is what an actor does from one scheduling point to the next; what it touches is its
-footprint (`Actor.pending`, set at the point). Two steps are dependent (`dependent`) when
-they touch the same object and at least one writes; every operation on one lock instance
-(acquire attempt, acquire after waiting, release) is dependent on every other on it; reads
-of one object, and operations on different objects, are independent. An actor's first step
-(no footprint yet) runs only its own code. Fault points are independent of each other unless
-a fault is being injected by count (the execution's ``fail_nth``: the n-th fault point
-fails, so their order matters; detected at the first step).
+What a step touched is what the runtime saw it touch (`scheduler.access`): its footprint is
+recorded while it runs and handed over at the next scheduling point, never declared. Two
+steps of different actors are dependent (`dependent`) when they touch one key in
+conflicting modes (`conflicting_modes`): a write and any access of one field or container;
+two operations of one lock unless both are shared (rwsem read acquisitions and releases);
+a check of a lock's holders (``PEEK``) or its freeing against its operations; a writer and
+a reader queueing on one rwsem, and a writer queueing against a trylock (a read trylock
+fails behind a waiting writer); two fault points when faults are injected by count (the
+n-th fault point fails, so their order matters; detected at the first step).
+
+The equivalence, and so what "exhausted" means: two executions are equivalent when every
+actor runs the same steps, every lock is acquired by the same actors in the same order,
+and every pair of conflicting accesses is ordered the same way. Waiting is no step (an
+actor is runnable only once the lock it reached is grantable, `runtime.Execution.acquire`),
+and a release is ordered only by the acquisitions around it, so when a lock was released,
+or how long someone waited, makes no new execution. Critical sections of one lock are still
+ordered even when they touch no common data (LAPOR would not order them; that needs
+consistency checks of a lock order against the reads-from, which this explorer does not
+do).
+
+Races. At the end of an execution `Dpor` finds its races with vector clocks, per key, newest
+first: an earlier conflicting step of another actor that does not already happen before.
+Lock acquisitions are the one special case. An acquisition follows the release of the
+previous holder, and that release happens before it, so by the plain rule the two
+acquisitions would never race. They are the race that matters, though: the lock could have
+gone to the other actor first. So an acquisition is checked against the earlier accesses of
+its lock (other than releases) with the clock of its actor alone, before the release edges
+are joined. Its reversal ``notdep(e).e'`` is always runnable: the acquisitions that came in
+between all happen after ``e``, so the lock is free there. An actor still waiting for a lock
+when the execution ended (a deadlock) gets the same check for the acquisition it never
+made. Each reversal is inserted into the wakeup tree of the node before ``e`` unless a
+sleeping actor is a weak initial of it.
 
 The runtime calls `_DporRun.step` at every scheduling point, even where one actor alone can
 run, because races need every step; it still records a choice only where several could run,
-so schedule lines and replay are unchanged. At the end of an execution, `Dpor` finds its
-races with vector clocks (per object, newest first: an earlier step on the same object is a
-race if it does not already happen before), and inserts each reversal ``notdep(e).e'`` into
-the wakeup tree of the node before ``e`` unless a sleeping actor is a weak initial of it.
+so schedule lines and replay are unchanged.
 
-Blocking. An actor that waits for a lock makes two steps on it: the attempt (which found it
-taken: it joins the waiters) and, once the lock is grantable, the acquisition. That second
-step is disabled until a release, so it cannot be moved before the step that enabled it;
-the reversal that matters is against the previous acquisition of that lock, which took the
-lock while the waiter could have had it. Such races are detected as "lock races".
+An execution that a finding ends early (an exception, a broken invariant) leaves the other
+actors' next steps unrun, so their races with the step that ended it are unknown. That step
+is dependent with every step (``ENDS_KEY``), and every actor that could run there is tried
+before it, as naive search would.
 
 Preemption bounding (CHESS, loom) combines by pruning: a branch that would exceed the bound
 is never taken, and where the reduction would need one, the running actor continues. A race
@@ -43,29 +62,103 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from scheduler.events import SHARED_ACCESSES, Footprint
+from scheduler.events import (
+    ACQUIRE,
+    ACQUISITIONS,
+    FAULT,
+    FAULT_KEY,
+    FREE,
+    LOCK_OPS,
+    PEEK,
+    QUEUE_READER,
+    QUEUE_WRITER,
+    READ,
+    READ_ACQUIRE,
+    READ_RELEASE,
+    RELEASE,
+    WRITE,
+    Footprint,
+    Key,
+)
 from scheduler.runtime import ScheduleMismatch, current
 from scheduler.strategies import NondeterminismError
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor
+    from scheduler.runtime import Actor, Execution
+
+_RELEASES = RELEASE | READ_RELEASE
+#: In the footprint of a step that ended its execution early: no step commutes with it.
+ENDS_KEY = "#ends"
+_LOCK_STATE = LOCK_OPS | PEEK | FREE
 
 
-#: Outcomes of an acquire step: it took the lock, it found it taken and waits, or (a failed
-#: trylock) it changed nothing.
-TOOK, WAITS, NOTHING = 0, 1, 2
-_ACQUIRES = frozenset({"acquire", "read-acquire"})
+def _conflicts() -> list[int]:
+    """For every combination of modes, the modes it conflicts with (symmetric)."""
+    single = {
+        READ: WRITE,
+        WRITE: READ | WRITE,
+        ACQUIRE: _LOCK_STATE,
+        READ_ACQUIRE: ACQUIRE | RELEASE | PEEK | FREE,
+        RELEASE: _LOCK_STATE,
+        READ_RELEASE: ACQUIRE | RELEASE | PEEK | FREE,
+        PEEK: LOCK_OPS | FREE | QUEUE_WRITER,
+        FREE: _LOCK_STATE | QUEUE_WRITER | QUEUE_READER,
+        QUEUE_WRITER: QUEUE_WRITER | QUEUE_READER | FREE | PEEK,
+        QUEUE_READER: QUEUE_WRITER | FREE,
+        FAULT: FAULT,
+    }
+    for bit, others in list(single.items()):
+        for other in single:
+            if others & other:
+                single[other] |= bit
+    table = []
+    for modes in range(FAULT << 1):
+        reach = 0
+        for bit, others in single.items():
+            if modes & bit:
+                reach |= others
+        table.append(reach)
+    return table
+
+
+#: ``_REACH[m] & n``: the modes of ``n`` that conflict with some mode of ``m``.
+_REACH = _conflicts()
+
+
+def conflicting_modes(m: int, n: int) -> int:
+    """The modes of ``n`` that conflict with ``m`` (two accesses of one key)."""
+    return _REACH[m] & n
 
 
 def dependent(a: Footprint | None, b: Footprint | None, faults: bool = False) -> bool:
-    """Whether two steps' order can matter (see the module note)."""
+    """Whether two steps of different actors may not commute (see the module note)."""
     if a is None or b is None:
         return False
-    if a.access == "fault" or b.access == "fault":
-        return faults and a.access == b.access
-    if a.obj != b.obj:
-        return False
-    return not (a.access in SHARED_ACCESSES and b.access in SHARED_ACCESSES)
+    x, y = a.modes, b.modes
+    if ENDS_KEY in x or ENDS_KEY in y:
+        return True
+    if len(x) > len(y):
+        x, y = y, x
+    reach = _REACH
+    for key, m in x.items():
+        n = y.get(key)
+        if n is not None and reach[m] & n and (faults or key != FAULT_KEY):
+            return True
+    return False
+
+
+def _join(clock: list[int], other: list[int]) -> None:
+    for p, t in enumerate(other):
+        if t > clock[p]:
+            clock[p] = t
+
+
+def _finish(node: _Node, fp: Footprint) -> None:
+    """The step taken at ``node`` ended, having touched ``fp``: so did the branch."""
+    node.fp = fp
+    children = node.wut.children
+    if children and children[0].actor == node.actor:
+        children[0].fp = fp
 
 
 class _Branch:
@@ -91,9 +184,7 @@ class _Node:
         "fp",
         "guided",
         "inherited",
-        "outcome",
         "preemptions",
-        "retry",
         "running",
         "sleep",
         "wut",
@@ -118,10 +209,6 @@ class _Node:
         self.guided = bool(wut.children)
         #: the sleepers it inherited; those after them are its own explored branches
         self.inherited = len(sleep)
-        #: the step acquires a lock this actor waited for (it was blocked until now)
-        self.retry = False
-        #: of an acquire step, once the next step began: `TOOK`, `WAITS` or `NOTHING`
-        self.outcome = TOOK
 
     def enables(self, actor: int) -> bool:
         return actor in self.enabled
@@ -150,23 +237,16 @@ class _DporRun:
         stack = dpor.stack
         i = self.depth
         self.depth += 1
-        if not i and not dpor.faults and current().fail_nth is not None:
+        ex = current()
+        if not i and not dpor.faults and ex.fail_nth is not None:
             dpor.faults = True
-        previous = self.previous
-        if previous is not None:
-            last = stack[i - 1]
-            fp = last.fp
-            if fp is not None and fp.access in _ACQUIRES:
-                if previous.blocked_on is not None:
-                    last.outcome = WAITS
-                elif not previous.held or previous.held[-1].lock.name != fp.obj:
-                    last.outcome = NOTHING
+        if i:
+            _finish(stack[i - 1], ex.last_footprint)
         if i < len(stack):
             node = stack[i]
             want = node.actor if i < dpor.resume_at else node.wut.children[0].actor
             if i == dpor.resume_at:
                 node.actor = want
-                node.outcome = TOOK
         else:
             node = self._new_node(i, runnable, running)
             want = node.actor
@@ -174,16 +254,36 @@ class _DporRun:
             if actor.index == want:
                 break
         else:
-            raise ScheduleMismatch(
-                NondeterminismError(
-                    f"the program is not deterministic: at step {i + 1} actor {want} cannot "
-                    f"run (runnable: {[a.index for a in runnable]})"
+            if i < dpor.resume_at:
+                raise ScheduleMismatch(
+                    NondeterminismError(
+                        f"the program is not deterministic: at step {i + 1} actor {want} "
+                        f"cannot run (runnable: {[a.index for a in runnable]})"
+                    )
                 )
-            )
-        node.fp = actor.pending
-        node.retry = actor.blocked_on is not None
-        self.previous = actor
+            actor = self._replan(node, runnable, running)
+        node.fp = None
         return actor
+
+    def _replan(self, node: _Node, runnable: list[Actor], running: Actor | None) -> Actor:
+        """A planned step cannot run here (a reversal that a lock's queue made impossible):
+        drop that branch and choose freely, as past the wakeup tree."""
+        self.dpor.infeasible += 1
+        children = node.wut.children
+        children.pop(0)
+        children.insert(0, self._free_choice(node, runnable, running))
+        node.actor = children[0].actor
+        return next(a for a in runnable if a.index == node.actor)
+
+    def end(self, ex: Execution) -> None:
+        """The execution ended: the last step's footprint, and who was left waiting."""
+        if self.depth:
+            _finish(self.dpor.stack[self.depth - 1], ex.last_footprint)
+        self.dpor.waiting = list(ex.blocked_at_end)
+        self.dpor.cut_short = ex.aborted and not ex.deadlocked
+        if self.dpor.cut_short and self.depth:
+            node = self.dpor.stack[self.depth - 1]
+            _finish(node, Footprint({**ex.last_footprint.modes, ENDS_KEY: 1}))
 
     def _new_node(self, i: int, runnable: list[Actor], running: Actor | None) -> _Node:
         dpor = self.dpor
@@ -222,9 +322,9 @@ class _DporRun:
                 continue
             if bound is not None and node.cost(actor.index) > bound:
                 continue
-            return _Branch(actor.index, actor.pending)
+            return _Branch(actor.index, None)
         dpor.blocked += 1
-        return _Branch(ordered[0].index, ordered[0].pending)
+        return _Branch(ordered[0].index, None)
 
 
 class Dpor:
@@ -243,6 +343,13 @@ class Dpor:
         self.floor = 0
         #: executions in which every runnable actor was asleep somewhere (redundant ones)
         self.blocked = 0
+        #: planned steps that could not run (and were replaced by a free choice)
+        self.infeasible = 0
+        #: actors the last execution left waiting for a lock: (actor, lock key, exclusive)
+        self.waiting: list[tuple[int, int, bool]] = []
+        #: the last execution ended early (a finding aborted it): the others' next steps,
+        #: never run, may have come before the step that ended it
+        self.cut_short = False
         self.exhausted = False
         self._run: _DporRun | None = None
 
@@ -262,14 +369,20 @@ class Dpor:
         """Find the races of the execution that just ended and plan their reversals."""
         stack = self.stack
         del stack[length:]
-        faults = self.faults
-        width = 1 + max(node.actor for node in stack) if stack else 0
+        waiting, self.waiting = self.waiting, []
+        if self.cut_short and stack:
+            self.cut_short = False
+            last = stack[-1]
+            for p in last.enabled:
+                if p != last.actor:
+                    add_branch(last, p, None)
+        actors = [node.actor for node in stack] + [actor for actor, _, _ in waiting]
+        width = 1 + max(actors) if actors else 0
         local = [0] * width
         lidx: list[int] = []
         clocks: list[list[int]] = []
         last_clock: list[list[int] | None] = [None] * width
-        by_obj: dict[str, list[int]] = {}
-        fault_steps: list[int] = []
+        history: dict[Key, list[tuple[int, int]]] = {}
         races: list[tuple[int, int]] = []
         for j, node in enumerate(stack):
             a = node.actor
@@ -278,100 +391,91 @@ class Dpor:
             pred = last_clock[a]
             clock = list(pred) if pred is not None else [0] * width
             clock[a] = local[a]
-            fp = node.fp
-            if fp is not None:
-                if fp.access == "fault":
-                    earlier = fault_steps if faults else []
-                else:
-                    earlier = by_obj.setdefault(fp.obj, [])
-                for k in reversed(earlier):
-                    b = stack[k].actor
-                    if b == a or not dependent(stack[k].fp, fp, faults):
-                        continue
-                    if clock[b] > lidx[k]:
-                        continue
-                    races.append((k, j))
-                    other = clocks[k]
-                    for p in range(width):
-                        if other[p] > clock[p]:
-                            clock[p] = other[p]
-                earlier.append(j)
+            if node.fp is not None and node.fp.modes:
+                self._step_races(j, a, node.fp.modes, clock, clocks, lidx, history, races)
             clocks.append(clock)
             last_clock[a] = clock
         for k, j in races:
-            late = stack[j]
-            if late.retry and not self._feasible(k, j, clocks, lidx):
-                k = self._lock_race(k, j, clocks, lidx)
-                if k < 0:
+            self._reverse(k, (stack[j].actor, stack[j].fp), j, clocks, lidx)
+        for a, key, write in waiting:
+            pred = last_clock[a]
+            clock = list(pred) if pred is not None else [0] * width
+            mode = ACQUIRE if write else READ_ACQUIRE
+            late: list[tuple[int, int]] = []
+            self._step_races(len(stack), a, {key: mode}, clock, clocks, lidx, history, late)
+            for k, _ in late:
+                self._reverse(k, (a, Footprint.of(key, mode)), len(stack), clocks, lidx)
+
+    def _step_races(
+        self,
+        j: int,
+        a: int,
+        modes: dict[Key, int],
+        clock: list[int],
+        clocks: list[list[int]],
+        lidx: list[int],
+        history: dict[Key, list[tuple[int, int]]],
+        races: list[tuple[int, int]],
+    ) -> None:
+        """Races of step ``j`` (actor ``a``, ``modes``) with the steps before it, in
+        ``races``; completes its ``clock`` and adds it to ``history``."""
+        stack = self.stack
+        faults = self.faults
+        reach = _REACH
+        acquisitions: list[int] = []
+        edges: list[int] = []
+        data: list[int] = []
+        if ENDS_KEY in modes:
+            data.extend(k for k in range(j) if stack[k].actor != a)
+        for key, m in modes.items():
+            earlier = history.setdefault(key, [])
+            if key != FAULT_KEY or faults:
+                got = m & ACQUISITIONS
+                rest = m & ~LOCK_OPS
+                for k, n in earlier:
+                    if stack[k].actor == a or not reach[m] & n:
+                        continue
+                    if got and reach[got] & n & ~_RELEASES:
+                        acquisitions.append(k)
+                    elif reach[rest] & n or reach[m] & n & ~LOCK_OPS:
+                        data.append(k)
+                    else:
+                        edges.append(k)
+            earlier.append((j, m))
+        for group in (acquisitions, data):
+            if group is data:
+                for k in edges:
+                    _join(clock, clocks[k])
+            for k in sorted(set(group), reverse=True):
+                b = stack[k].actor
+                if clock[b] > lidx[k]:
                     continue
-            self._reverse(k, j, clocks, lidx)
-            if self.preemption_bound is not None:
-                start = k
-                while start > 0 and stack[start - 1].actor == stack[k].actor:
-                    start -= 1
-                if start < k:
-                    self._branch(start, stack[j].actor)
+                if group is acquisitions and self._queued_ahead(k, clock, lidx, modes):
+                    _join(clock, clocks[k])
+                    continue
+                races.append((k, j))
+                _join(clock, clocks[k])
 
-    def _feasible(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> bool:
-        """Whether the waiting actor of step ``j`` could take its lock right after
-        ``pre(e_k).notdep(e_k)``. The steps kept there have the outcomes they had here (all
-        they depend on is kept), so the lock's state there is replayed from them."""
+    def _queued_ahead(
+        self, k: int, clock: list[int], lidx: list[int], modes: dict[Key, int]
+    ) -> bool:
+        """Whether the writer acquiring at step ``k`` had queued on the rwsem before the
+        reader of ``modes`` did (its queueing happens before): the reader cannot overtake
+        it, so the two acquisitions do not race (their queueing does)."""
         stack = self.stack
-        late = stack[j]
-        q, obj = late.actor, late.fp.obj if late.fp is not None else ""
-        a, mine = stack[k].actor, lidx[k]
-        writer = -1
-        readers: list[int] = []
-        waiters: list[tuple[int, bool]] = []
-        for m in range(j):
-            node = stack[m]
-            fp = node.fp
-            if fp is None or fp.obj != obj or m == k or (m > k and clocks[m][a] > mine):
-                continue
-            access, actor = fp.access, node.actor
-            if access == "release":
-                writer = -1
-            elif access == "read-release":
-                if actor in readers:
-                    readers.remove(actor)
-            elif node.outcome == WAITS:
-                waiters.append((actor, access == "acquire"))
-            elif node.outcome == TOOK:
-                if node.retry and (actor, access == "acquire") in waiters:
-                    waiters.remove((actor, access == "acquire"))
-                if access == "acquire":
-                    writer = actor
-                else:
-                    readers.append(actor)
-        if writer >= 0:
+        writer = stack[k]
+        if not writer.fp or not any(
+            m & READ_ACQUIRE and writer.fp.modes.get(key, 0) & ACQUIRE for key, m in modes.items()
+        ):
             return False
-        if late.fp is not None and late.fp.access == "acquire":
-            return not readers
-        for waiter, wants_write in waiters:
-            if waiter == q:
-                return True
-            if wants_write:
-                return False
-        return True
-
-    def _lock_race(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> int:
-        """For a step ``j`` that could not run before its race partner ``k`` (it waited for
-        the lock ``k`` released): the previous acquisition of that lock by another actor,
-        made while ``j``'s actor could have taken it instead; -1 if there is none."""
-        stack = self.stack
-        node = stack[j]
-        q, obj = node.actor, node.fp.obj if node.fp is not None else ""
-        for m in range(j - 1, -1, -1):
-            other = stack[m]
-            if other.actor == q:
-                return -1
-            fp = other.fp
-            if fp is None or fp.obj != obj or fp.access not in _ACQUIRES or other.outcome != TOOK:
+        for m in range(k - 1, -1, -1):
+            node = stack[m]
+            if node.actor != writer.actor or node.fp is None:
                 continue
-            if not dependent(fp, node.fp):
-                continue
-            return m if self._feasible(m, j, clocks, lidx) else -1
-        return -1
+            if any(node.fp.modes.get(key, 0) & QUEUE_WRITER for key in modes):
+                return clock[writer.actor] > lidx[m]
+            break
+        return False
 
     def _branch(self, k: int, q: int) -> None:
         """Bounded search only: also try ``q`` at node ``k`` (a conservative branch, taken
@@ -382,13 +486,27 @@ class Dpor:
     def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:
         add_branch(self.stack[k], q, fp)
 
-    def _reverse(self, k: int, j: int, clocks: list[list[int]], lidx: list[int]) -> None:
-        """Insert ``notdep(e_k).e_j`` into the wakeup tree before step ``k``."""
+    def _reverse(
+        self,
+        k: int,
+        last: tuple[int, Footprint | None],
+        j: int,
+        clocks: list[list[int]],
+        lidx: list[int],
+    ) -> None:
+        """Insert ``notdep(e_k).last`` into the wakeup tree before step ``k``, where
+        ``notdep(e_k)`` are the steps between ``k`` and ``j`` that do not happen after it."""
         stack = self.stack
         a, mine = stack[k].actor, lidx[k]
         v = [(stack[m].actor, stack[m].fp) for m in range(k + 1, j) if clocks[m][a] <= mine]
-        v.append((stack[j].actor, stack[j].fp))
+        v.append(last)
         self._wake(k, v)
+        if self.preemption_bound is not None:
+            start = k
+            while start > 0 and stack[start - 1].actor == stack[k].actor:
+                start -= 1
+            if start < k:
+                self._branch(start, last[0])
 
     def _wake(self, k: int, v: list[tuple[int, Footprint | None]]) -> None:
         """Plan the sequence ``v`` at node ``k`` (the hook a split exploration overrides)."""

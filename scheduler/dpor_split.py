@@ -45,7 +45,6 @@ from collections import deque
 from attrs import frozen
 
 from scheduler.dpor import (
-    TOOK,
     Dpor,
     _Branch,
     _DporRun,
@@ -128,8 +127,6 @@ def pack(stack: list[_Node], actors: Path, floor: int) -> bytes:
                 node.preemptions,
                 actors[i] if i < len(actors) else node.actor,
                 node.fp,
-                node.retry,
-                node.outcome if i >= len(actors) else TOOK,
                 node.inherited,
                 node.guided,
                 wut.actor,
@@ -145,12 +142,12 @@ def unpack(blob: bytes) -> list[_Node]:
     stack: list[_Node] = []
     chains: list[bool] = []
     for row in pickle.loads(blob):
-        enabled, running, sleep, preemptions, actor, fp, retry, outcome = row[:8]
-        inherited, guided, wut_actor, wut_fp, children, chained = row[8:]
+        enabled, running, sleep, preemptions, actor, fp = row[:6]
+        inherited, guided, wut_actor, wut_fp, children, chained = row[6:]
         wut = _Branch(wut_actor, wut_fp)
         wut.children = list(children)
         node = _Node(enabled, running, sleep, wut, preemptions)
-        node.actor, node.fp, node.retry, node.outcome = actor, fp, retry, outcome
+        node.actor, node.fp = actor, fp
         node.inherited, node.guided = inherited, guided
         stack.append(node)
         chains.append(chained)
@@ -354,7 +351,6 @@ class Splitter(Dpor):
         stack = [self.nodes[path[:i]] for i in range(depth)] + [node]
         for ancestor, actor in zip(stack, path, strict=False):
             ancestor.actor = actor
-            ancestor.outcome = TOOK
         self.stack = stack
         self.floor = self.resume_at = depth
         self.reopens += 1

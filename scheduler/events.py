@@ -28,22 +28,67 @@ FINDING_KINDS: Final = (
 )
 
 
-@frozen
-class Footprint:
-    """What a step touches: an object (a lock instance or a named piece of state) and how.
+#: Access modes, one bit each; a step's footprint maps each thing it touched to the OR of
+#: its modes. Data: ``READ``, ``WRITE``. Lock operations: ``ACQUIRE`` (exclusive),
+#: ``READ_ACQUIRE`` (rwsem shared), ``RELEASE``, ``READ_RELEASE``. Lock state read or
+#: changed outside lock operations: ``PEEK`` (a check that reads the holders, a trylock),
+#: ``FREE`` (the lock's object is freed). An rwsem's queue: ``QUEUE_WRITER`` (a writer
+#: waits, which holds back later readers) and ``QUEUE_READER``. ``FAULT``: a fault point.
+READ: Final = 1
+WRITE: Final = 2
+ACQUIRE: Final = 4
+READ_ACQUIRE: Final = 8
+RELEASE: Final = 16
+READ_RELEASE: Final = 32
+PEEK: Final = 64
+FREE: Final = 128
+QUEUE_WRITER: Final = 256
+QUEUE_READER: Final = 512
+FAULT: Final = 1024
+#: The operations lock ordering is made of (their races are planned as lock races).
+LOCK_OPS: Final = ACQUIRE | READ_ACQUIRE | RELEASE | READ_RELEASE
+ACQUISITIONS: Final = ACQUIRE | READ_ACQUIRE
+#: The key of every fault point (their order matters only when faults are injected by count).
+FAULT_KEY: Final = "#fault"
 
-    ``access`` is one of ``read``, ``write``, ``acquire``, ``release``, ``read-acquire``,
-    ``read-release`` (an rwsem taken shared), ``fault``. Partial-order reduction compares
-    footprints of pending steps to decide whether two steps commute: the three shared kinds
-    commute with each other on one object, every other pair on one object does not.
+Key = int | str
+
+
+class Footprint:
+    """What a step touched, as the runtime observed it: each key (a tracked field, a
+    container, a lock, a name given to ``point()``) with the OR of its access modes.
+
+    A plain value: compared and hashed by content, pickled to other processes, and never
+    referring back to a live execution.
     """
 
-    obj: str
-    access: str
+    __slots__ = ("_hash", "modes")
 
+    def __init__(self, modes: dict[Key, int] | None = None) -> None:
+        self.modes: dict[Key, int] = modes if modes is not None else {}
+        self._hash: int | None = None
 
-#: The accesses that commute with each other on one object.
-SHARED_ACCESSES: Final = frozenset({"read", "read-acquire", "read-release"})
+    @classmethod
+    def of(cls, key: Key, mode: int) -> Footprint:
+        return cls({key: mode})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Footprint) and self.modes == other.modes
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self.modes.items()))
+        return self._hash
+
+    def __getstate__(self) -> dict[Key, int]:
+        return self.modes
+
+    def __setstate__(self, state: dict[Key, int]) -> None:
+        self.modes = state
+        self._hash = None
+
+    def __repr__(self) -> str:
+        return f"Footprint({self.modes!r})"
 
 
 @frozen

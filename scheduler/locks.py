@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from scheduler import runtime
-from scheduler.events import Footprint
+from scheduler import access, runtime
 
 if TYPE_CHECKING:
     from scheduler.runtime import Actor
@@ -60,16 +59,9 @@ class _Lock:
     """Common state of every emulated lock. Subclasses define `_grantable`, `_take`, `_drop`."""
 
     sleeping = True
-    __slots__ = (
-        "cls",
-        "fp_acquire",
-        "fp_read_acquire",
-        "fp_read_release",
-        "fp_release",
-        "freed",
-        "name",
-        "waiters",
-    )
+    #: whether the order of arrivals matters (a waiting writer holds back later readers)
+    queues = False
+    __slots__ = ("cls", "freed", "key", "name", "waiters")
 
     def __init__(self, cls: LockClass, name: str | None = None) -> None:
         if not isinstance(cls, LockClass):
@@ -77,14 +69,11 @@ class _Lock:
         self.cls = cls
         self.name = name if name is not None else runtime.instance_name(cls.name)
         self.freed = False
-        #: actors parked because they could not have the lock, with the mode they want
+        #: actors that reached the lock and do not have it yet, with the mode they want
         #: (True = exclusive), in arrival order.
         self.waiters: list[tuple[Actor, bool]] = []
-        self.fp_acquire = Footprint(self.name, "acquire")
-        self.fp_release = Footprint(self.name, "release")
-        #: shared (rwsem read) acquisitions and releases commute with each other
-        self.fp_read_acquire = Footprint(self.name, "read-acquire")
-        self.fp_read_release = Footprint(self.name, "read-release")
+        #: what its operations are recorded on (`scheduler.access`): stable across executions
+        self.key = access.new_oid() * access.FIELDS_PER_OBJECT + access.LOCK_SLOT
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} ({self.cls.name})>"
@@ -167,8 +156,12 @@ class RwSem(_Lock):
     """A kernel ``struct rw_semaphore``.
 
     A writer needs no holders. A reader needs no writer holding it and no writer queued ahead
-    of it: a reader that arrives while a writer waits queues behind it, as on Linux.
+    of it: a reader that arrives while a writer waits queues behind it, as on Linux. Every
+    actor queues when it reaches ``down_*``, so a writer that reached a free rwsem holds back
+    later readers as the writer that took it at once would on Linux.
     """
+
+    queues = True
 
     __slots__ = ("readers", "writer")
 

@@ -41,7 +41,24 @@ import trio
 import trio.testing
 from attrs import define, field
 
-from scheduler.events import Event, Footprint, Site
+from scheduler import access
+from scheduler.events import (
+    ACQUIRE,
+    FAULT,
+    FAULT_KEY,
+    FREE,
+    PEEK,
+    QUEUE_READER,
+    QUEUE_WRITER,
+    READ,
+    READ_ACQUIRE,
+    READ_RELEASE,
+    RELEASE,
+    WRITE,
+    Event,
+    Footprint,
+    Site,
+)
 
 if TYPE_CHECKING:
     from scheduler.lockdep import Lockdep
@@ -59,6 +76,9 @@ DEFAULT_STEP_BOUND = 10_000
 _STALL_SECONDS = 1_000_000
 
 
+_NO_ACCESS = Footprint()
+
+
 class ExecutionAborted(BaseException):
     """Raised inside parked actors when their execution ends early; never a finding."""
 
@@ -72,8 +92,11 @@ class Chooser(Protocol):
 
     A chooser that also has ``step(runnable, running) -> Actor`` is called at *every* step
     of the actors' phase instead, even where one actor alone can run: partial-order
-    reduction needs each step's actor and footprint. Choices are still recorded only where
-    several actors could run, so the schedule line is the same either way.
+    reduction needs each step's actor and footprint. The footprint of the step that just
+    ended is `Execution.last_footprint` then. Choices are still recorded only where several
+    actors could run, so the schedule line is the same either way. Such a chooser may also
+    have ``end(execution)``, called once when the actors' phase ends (the last step's
+    footprint is there too, and the actors still blocked).
     """
 
     def choose(self, options: list[int]) -> int: ...
@@ -110,9 +133,10 @@ class Actor:
     name: str
     fn: ActorFn
     task: trio.lowlevel.Task | None = None
-    #: What the actor will touch when it next runs (set at each of its scheduling points).
-    pending: Footprint | None = None
-    #: The lock this actor is parked on, and whether it wants it exclusively.
+    #: What the actor is about to do (a label for reports, set at each scheduling point).
+    pending: str = ""
+    #: The lock this actor is about to take (runnable only once it is grantable), and
+    #: whether it wants it exclusively.
     blocked_on: _Lock | None = None
     blocked_write: bool = True
     done: bool = False
@@ -206,6 +230,16 @@ class Execution:
         self.choices: list[int] = []
         self.findings: list[RawFinding] = []
         self.instances: dict[str, int] = {}
+        #: objects made so far by each creator (`new_oid`)
+        self._made: dict[int, int] = {}
+        #: the footprint of the step that just ended (for a chooser's ``step`` and ``end``)
+        self.last_footprint = _NO_ACCESS
+        #: the actors' phase records accesses (`scheduler.access`)
+        self._recording = False
+        #: when the execution ended early: each actor then waiting for a lock, with the
+        #: lock's key and whether it wanted it exclusively
+        self.blocked_at_end: list[tuple[int, int, bool]] = []
+        self.deadlocked = False
         self.actors: list[Actor] = []
         #: every actor of the execution, setup first, in program order.
         self.actor_names: list[str] = []
@@ -225,6 +259,7 @@ class Execution:
         if _current is not None:
             raise RuntimeError("an execution is already running in this thread")
         _current = self
+        access._oid_source = self.new_oid
         try:
             built = self.program()
             program = built if isinstance(built, Program) else Program(actors=built)
@@ -235,6 +270,8 @@ class Execution:
             trio.run(self._main, program, clock=trio.testing.MockClock(autojump_threshold=0))
         finally:
             _current = None
+            access._oid_source = None
+            access._sink = None
         if self.error is not None:
             raise self.error
 
@@ -265,6 +302,7 @@ class Execution:
     async def _phase(self, actors: Mapping[str, ActorFn], main: bool) -> None:
         self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]
         self._step = getattr(self.chooser, "step", None) if main else None
+        self._recording = main
         self.actor_names += actors
         self._parked = 0
         async with trio.open_nursery() as nursery:
@@ -278,6 +316,38 @@ class Execution:
                 self._abort(None)
                 return
             await trio.lowlevel.wait_task_rescheduled(self._cancelled)
+        if main:
+            self._end_phase()
+
+    def new_oid(self) -> int:
+        """A stable object id: who creates it (the build, the setup, an actor), then how
+        many objects that creator made before (see `scheduler.access`)."""
+        actor = self.running
+        if actor is None:
+            creator = 0
+        elif self._in_setup:
+            creator = 1
+        else:
+            creator = actor.index + 2
+        n = self._made.get(creator, 0) + 1
+        self._made[creator] = n
+        return (creator << 24) | n
+
+    def _take_footprint(self) -> None:
+        """End the running step: its recorded accesses become `last_footprint`."""
+        sink = access._sink
+        if sink is not None:
+            self.last_footprint = Footprint(sink) if sink else _NO_ACCESS
+        access._sink = {} if self._recording and not self.aborted else None
+
+    def _end_phase(self) -> None:
+        """The actors' phase is over: hand the last footprint to the chooser's ``end``."""
+        self._take_footprint()
+        access._sink = None
+        self._recording = False
+        end = getattr(self.chooser, "end", None)
+        if end is not None:
+            end(self)
 
     async def _actor_main(self, actor: Actor) -> None:
         actor.task = trio.lowlevel.current_task()
@@ -350,15 +420,15 @@ class Execution:
         self.aborted = True
         return trio.lowlevel.Abort.SUCCEEDED
 
-    async def switch(self, actor: Actor, footprint: Footprint) -> None:
-        """A scheduling point of the running ``actor``, whose next step touches ``footprint``.
+    async def switch(self, actor: Actor, label: str) -> None:
+        """A scheduling point of the running ``actor``, about to do ``label``.
 
         Chooses who takes the next step; parks ``actor`` unless it is chosen itself. Returns
         when ``actor`` is chosen to run (and, if it was blocked, the lock is grantable).
         """
         if self.aborted:
             raise ExecutionAborted
-        actor.pending = footprint
+        actor.pending = label
         self.steps += 1
         if self.steps > self.step_bound:
             self.report(
@@ -382,6 +452,8 @@ class Execution:
         await trio.lowlevel.wait_task_rescheduled(self._cancelled)
 
     def _choose(self, runnable: list[Actor], running: Actor | None = None) -> Actor:
+        if self._recording:
+            self._take_footprint()
         step = self._step
         if step is not None:
             chosen = step(runnable, running)
@@ -407,6 +479,13 @@ class Execution:
         """End the execution early: resume every parked actor with `ExecutionAborted`, and
         the root task unless it is the one running (``running`` is None)."""
         self.aborted = True
+        if access._sink is not None:
+            self._take_footprint()
+            self.blocked_at_end = [
+                (a.index, a.blocked_on.key, a.blocked_write)
+                for a in self.actors
+                if a.blocked_on is not None and not a.done
+            ]
         for actor in self.actors:
             if actor is not running and not actor.done and actor.task is not None:
                 trio.lowlevel.reschedule(actor.task, outcome.Error(ExecutionAborted()))
@@ -417,6 +496,7 @@ class Execution:
     def _deadlock(self, running: Actor) -> None:
         from scheduler.deadlock import deadlock_report
 
+        self.deadlocked = True
         self.add(deadlock_report(self))
 
     # -- records ----------------------------------------------------------------------
@@ -462,13 +542,17 @@ class Execution:
         Lockdep validates the attempt before the scheduling point, as ``lock_acquire`` runs
         before the kernel's lock slow path: an inversion is reported even if this attempt
         then deadlocks. A trylock never waits and adds no dependency into its lock.
+
+        The actor reaches the lock, then the scheduling point; it is runnable again only
+        once the lock is grantable to it, and the step it is chosen for takes the lock. So
+        waiting is no step of its own: how long an actor waited, and when the holder
+        released, make no difference to the execution, only who took the lock in which
+        order does (the lock-aware equivalence of `scheduler.dpor`).
         """
         if self.aborted:
             raise ExecutionAborted
         actor = self.running
         assert actor is not None
-        if lock.freed:
-            raise RuntimeError(f"{lock.label()} used after its object was freed")
         key = lock.cls.key(subclass)
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
@@ -476,20 +560,28 @@ class Execution:
         self.event(actor, "acquire", lock.name, _mode(write, trylock), site.where if site else "")
         if self.lockdep is not None and not trylock:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
-        footprint = lock.fp_acquire if write else lock.fp_read_acquire
-        await self.switch(actor, footprint)
-        if not lock._grantable(actor, write):
-            if trylock:
+        if trylock:
+            await self.switch(actor, f"trylock {lock.name}")
+            access.record(lock.key, PEEK)
+            self._check_not_freed(lock, "used")
+            if not lock._grantable(actor, write):
                 self.event(actor, "trylock-failed", lock.name)
                 return False
-            lock.waiters.append((actor, write))
+        else:
+            entry = (actor, write)
+            lock.waiters.append(entry)
             actor.blocked_on, actor.blocked_write = lock, write
-            self.event(actor, "wait", lock.name, _holders_text(lock))
+            if lock.queues:
+                access.record(lock.key, QUEUE_WRITER if write else QUEUE_READER)
+            if not lock._grantable(actor, write):
+                self.event(actor, "wait", lock.name, _holders_text(lock))
             try:
-                await self.switch(actor, footprint)
+                await self.switch(actor, f"lock {lock.name}")
             finally:
                 actor.blocked_on = None
-                lock.waiters.remove((actor, write))
+                lock.waiters.remove(entry)
+            self._check_not_freed(lock, "used")
+        access.record(lock.key, ACQUIRE if write else READ_ACQUIRE)
         lock._take(actor, write)
         actor.held.append(HeldLock(lock, key, not write, trylock, site))
         if not lock.sleeping:
@@ -497,14 +589,23 @@ class Execution:
         self.event(actor, "acquired", lock.name, _mode(write, trylock))
         return True
 
+    def _check_not_freed(self, lock: _Lock, what: str) -> None:
+        if lock.freed:
+            raise RuntimeError(f"{lock.label()} {what} after its object was freed")
+
     async def release(self, lock: _Lock, write: bool) -> None:
-        """Release ``lock``; releasing a lock the actor does not hold is a bad unlock."""
+        """Release ``lock``; releasing a lock the actor does not hold is a bad unlock.
+
+        The scheduling point comes after the release: what runs next, unlocked, can be
+        preempted, while the release itself needs no point of its own (nobody can observe
+        it before the next acquisition).
+        """
         if self.aborted:
             return
         actor = self.running
         assert actor is not None
-        if lock.freed:
-            raise RuntimeError(f"{lock.label()} released after its object was freed")
+        access.record(lock.key, RELEASE if write else READ_RELEASE)
+        self._check_not_freed(lock, "released")
         for i in range(len(actor.held) - 1, -1, -1):
             held = actor.held[i]
             if held.lock is lock and held.read != write:
@@ -512,23 +613,26 @@ class Execution:
         else:
             self._bad_unlock(actor, lock, write)
             return
-        await self.switch(actor, lock.fp_release if write else lock.fp_read_release)
         del actor.held[i]
         lock._drop(actor, write)
         if not lock.sleeping:
             actor.atomic -= 1
         self.event(actor, "release", lock.name, "" if write else "read")
+        await self.switch(actor, f"after unlock {lock.name}")
 
-    async def point(self, obj: str, write: bool) -> None:
+    async def point(self, obj: str | None, write: bool) -> None:
         actor = self.running
         assert actor is not None
-        await self.switch(actor, Footprint(obj, "write" if write else "read"))
-        self.event(actor, "point", obj, "write" if write else "read")
+        await self.switch(actor, obj or "point")
+        if obj:
+            access.record(obj, WRITE if write else READ)
+        self.event(actor, "point", obj or "", "write" if write else "read")
 
     async def fault_point(self, name: str, errno: int) -> bool:
         actor = self.running
         assert actor is not None
-        await self.switch(actor, Footprint(name, "fault"))
+        await self.switch(actor, name)
+        access.record(FAULT_KEY, FAULT)
         if self._in_setup:
             return False
         self.fault_points += 1
@@ -603,7 +707,7 @@ def _invariant_text(who: str, exc: BaseException) -> str:
 def _step_bound_text(ex: Execution) -> str:
     lines = [f"livelock? the execution took more than {ex.step_bound} steps", "actors:"]
     for actor in ex.actors:
-        state = "done" if actor.done else f"at {actor.pending.obj if actor.pending else '?'}"
+        state = "done" if actor.done else f"at {actor.pending or '?'}"
         lines.append(f"  {actor.name}: {state}")
     return "\n".join(lines)
 
@@ -611,8 +715,12 @@ def _step_bound_text(ex: Execution) -> str:
 # -- the public functions model code calls ------------------------------------------------
 
 
-async def point(obj: str, *, write: bool = True) -> None:
-    """A scheduling point before an access to shared state named ``obj`` (read or write)."""
+async def point(obj: str | None = None, *, write: bool = True) -> None:
+    """A scheduling point: an explicit preemption window.
+
+    Accesses to tracked state are recorded without it (`scheduler.access`); ``obj`` names
+    untracked state the next step reads or writes, declared by hand.
+    """
     await current().point(obj, write)
 
 
@@ -659,7 +767,11 @@ def might_sleep() -> None:
 
 
 def lockdep_assert_held(lock: _Lock) -> None:
-    """WARN unless the running actor holds ``lock`` (the kernel's ``lockdep_assert_held``)."""
+    """WARN unless the running actor holds ``lock`` (the kernel's ``lockdep_assert_held``).
+
+    It reads only whether *this* actor holds the lock, which no other actor can change, so
+    it records no access (a check of other actors' holds does: `debug_check_no_locks_freed`).
+    """
     _assert_held(lock, True)
 
 
@@ -687,6 +799,7 @@ def debug_check_no_locks_freed(*locks: _Lock) -> None:
     assert actor is not None
     where = model_where(2)
     for lock in locks:
+        access.record(lock.key, FREE)
         holders = lock._holders()
         if holders:
             ex.add(freed_report(ex, actor, lock, holders, where))
