@@ -99,7 +99,7 @@ async def refcount_inc(obj: IommufdObject) -> None:
     """``refcount_inc(&obj->users)``: an atomic; incrementing 0 is a refcount_t WARN."""
     await point()
     check_live(obj, "refcount_inc")
-    WARN_ON(obj.users == 0, f"refcount_t: addition on 0; use-after-free ({obj.name})")
+    WARN_ON(obj.users == 0, lambda: f"refcount_t: addition on 0; use-after-free ({obj.name})")
     obj.users += 1
 
 
@@ -107,7 +107,7 @@ async def refcount_add(n: int, obj: IommufdObject) -> None:
     """``refcount_add(n, &obj->users)``."""
     await point()
     check_live(obj, "refcount_add")
-    WARN_ON(obj.users == 0, f"refcount_t: addition on 0; use-after-free ({obj.name})")
+    WARN_ON(obj.users == 0, lambda: f"refcount_t: addition on 0; use-after-free ({obj.name})")
     obj.users += n
 
 
@@ -116,7 +116,7 @@ async def refcount_dec(obj: IommufdObject) -> None:
     await point()
     check_live(obj, "refcount_dec")
     obj.users -= 1
-    WARN_ON(obj.users <= 0, f"refcount_t: decrement hit 0; leaking memory ({obj.name})")
+    WARN_ON(obj.users <= 0, lambda: f"refcount_t: decrement hit 0; leaking memory ({obj.name})")
 
 
 async def refcount_sub_and_test(n: int, obj: IommufdObject) -> bool:
@@ -124,7 +124,7 @@ async def refcount_sub_and_test(n: int, obj: IommufdObject) -> bool:
     await point()
     check_live(obj, "refcount_sub_and_test")
     obj.users -= n
-    WARN_ON(obj.users < 0, f"refcount_t: underflow ({obj.name})")
+    WARN_ON(obj.users < 0, lambda: f"refcount_t: underflow ({obj.name})")
     return obj.users == 0
 
 
@@ -213,7 +213,7 @@ async def iommufd_object_finalize(ictx: IommufdCtx, obj: IommufdObject) -> None:
     check_live(obj, "iommufd_object_finalize")
     old = await ictx.xa_store(obj.id, obj)
     # obj->id was returned from xa_alloc() so the xa_store() cannot fail
-    WARN_ON(old is not None, f"iommufd_object_finalize: {obj.name} was already published")
+    WARN_ON(old is not None, lambda: f"iommufd_object_finalize: {obj.name} was already published")
     obj.finalized = True
 
 
@@ -227,7 +227,7 @@ def kfree_object(obj: IommufdObject) -> None:
 async def iommufd_object_abort(ictx: IommufdCtx, obj: IommufdObject) -> None:
     """``iommufd_object_abort()``: undo an alloc that was never finalized."""
     old = await ictx.xa_erase(obj.id)
-    WARN_ON(old is not None, f"iommufd_object_abort: {obj.name} was published")
+    WARN_ON(old is not None, lambda: f"iommufd_object_abort: {obj.name} was published")
     kfree_object(obj)
 
 
@@ -329,7 +329,7 @@ async def __iommufd_object_destroy_user(
         return
     # If there is a bug and we couldn't destroy the object then we did put back the caller's
     # refcount and will eventually try to free it again during close.
-    if WARN_ON(IS_ERR(ret), f"__iommufd_object_destroy_user({obj.name}): {ret}"):
+    if WARN_ON(IS_ERR(ret), lambda: f"__iommufd_object_destroy_user({obj.name}): {ret}"):
         return
     await iommufd_object_ops[obj.type].destroy(obj)
     kfree_object(obj)

@@ -289,7 +289,7 @@ async def iommufd_device_do_replace(idev: IommufdDevice, hwpt: Hwpt) -> Hwpt | E
     if num_devices > 1:
         WARN_ON(
             await refcount_sub_and_test(num_devices - 1, old_hwpt.obj),
-            f"{old_hwpt.obj.name} users hit 0 in do_replace",
+            lambda: f"{old_hwpt.obj.name} users hit 0 in do_replace",
         )
     await igroup.lock.unlock()
 

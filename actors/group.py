@@ -54,7 +54,7 @@ def iommufd_group_try_get(igroup: IommufdGroup | None, group: IommuGroup) -> boo
         return False
     # group ID's cannot be re-used until the group is put back which does not happen if we
     # could get an igroup pointer under the xa_lock.
-    if WARN_ON(igroup.group is not group, f"{igroup.name} for another iommu_group"):
+    if WARN_ON(igroup.group is not group, lambda: f"{igroup.name} for another iommu_group"):
         return False
     if igroup.ref == 0:
         return False
@@ -64,7 +64,10 @@ def iommufd_group_try_get(igroup: IommufdGroup | None, group: IommuGroup) -> boo
 
 async def iommufd_group_release(igroup: IommufdGroup) -> None:
     """``iommufd_group_release()``: the last kref: leave ``ictx->groups``, free the lock."""
-    WARN_ON(igroup.hwpt is not None or bool(igroup.device_list), f"{igroup.name} released in use")
+    WARN_ON(
+        igroup.hwpt is not None or bool(igroup.device_list),
+        lambda: f"{igroup.name} released in use",
+    )
     # xa_cmpxchg(&igroup->ictx->groups, iommu_group_id(igroup->group), igroup, NULL)
     ictx = igroup.ictx
     async with ictx.groups_xa_lock:
@@ -78,7 +81,7 @@ async def iommufd_group_release(igroup: IommufdGroup) -> None:
 async def iommufd_put_group(igroup: IommufdGroup) -> None:
     """``iommufd_put_group()``: ``kref_put(&group->ref, iommufd_group_release)``."""
     await point()
-    WARN_ON(igroup.ref <= 0, f"kref_put of {igroup.name} at 0")
+    WARN_ON(igroup.ref <= 0, lambda: f"kref_put of {igroup.name} at 0")
     igroup.ref -= 1
     if igroup.ref == 0:
         await iommufd_group_release(igroup)

@@ -95,7 +95,7 @@ async def iommufd_hw_pagetable_alloc(
         # It is an iommu driver bug to report IOMMU_CAP_ENFORCE_CACHE_COHERENCY but fail
         # enforce_cache_coherency on a new domain.
         rc = await iommufd_hw_pagetable_enforce_cc(hwpt)
-        WARN_ON(rc != 0, f"enforce_cache_coherency failed on new {obj.name}")
+        WARN_ON(rc != 0, lambda: f"enforce_cache_coherency failed on new {obj.name}")
     if not rc and immediate_attach:
         rc = await device_c.iommufd_hw_pagetable_attach(hwpt, idev)
     if rc:

@@ -173,7 +173,9 @@ async def iopt_table_add_domain(iopt: IoPagetable, domain: IommuDomain) -> int:
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
     rc = 0
-    if WARN_ON(domain in iopt.domains.values(), f"{domain.name} added twice to {iopt.name}"):
+    if WARN_ON(
+        domain in iopt.domains.values(), lambda: f"{domain.name} added twice to {iopt.name}"
+    ):
         rc = -errno.EEXIST
     else:
         # No area exists that is outside the allowed domain aperture
@@ -201,7 +203,7 @@ async def iopt_table_remove_domain(iopt: IoPagetable, domain: IommuDomain) -> No
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
     index = next((i for i, d in iopt.domains.items() if d is domain), None)
-    if not WARN_ON(index is None, f"{domain.name} not in {iopt.name}"):
+    if not WARN_ON(index is None, lambda: f"{domain.name} not in {iopt.name}"):
         assert index is not None
         await iopt_unfill_domain(iopt, index)
         __iopt_remove_reserved_iova(iopt, domain)

@@ -82,11 +82,11 @@ async def iommufd_ioas_destroy(obj: IommufdObject) -> None:
     """``iommufd_ioas_destroy()``: unmap everything, destroy the table and the mutex."""
     ioas: IommufdIoas = obj.container
     rc = await io_pagetable.iopt_unmap_all(ioas.iopt)
-    WARN_ON(rc != 0 and rc != -errno.ENOENT, f"iopt_unmap_all({obj.name}) = {rc}")
+    WARN_ON(rc != 0 and rc != -errno.ENOENT, lambda: f"iopt_unmap_all({obj.name}) = {rc}")
     # iopt_destroy_table()
     await io_pagetable.iopt_remove_reserved_iova(ioas.iopt, None)
-    WARN_ON(bool(ioas.iopt.domains), f"{obj.name} destroyed with domains")
-    WARN_ON(bool(ioas.hwpt_list), f"{obj.name} destroyed with hwpts")
+    WARN_ON(bool(ioas.iopt.domains), lambda: f"{obj.name} destroyed with domains")
+    WARN_ON(bool(ioas.hwpt_list), lambda: f"{obj.name} destroyed with hwpts")
     debug_check_no_locks_freed(ioas.iopt.domains_rwsem, ioas.iopt.iova_rwsem)
     # mutex_destroy(&ioas->mutex)
     debug_check_no_locks_freed(ioas.mutex)

@@ -183,7 +183,9 @@ async def iommu_device_claim_dma_owner(dev: Device, owner: Any) -> int:
 
 async def __iommu_release_dma_ownership(group: IommuGroup) -> None:
     """``__iommu_release_dma_ownership()``: back to the default domain."""
-    if WARN_ON(not group.owner_cnt or group.owner is None, f"{group.name}: release unowned"):
+    if WARN_ON(
+        not group.owner_cnt or group.owner is None, lambda: f"{group.name}: release unowned"
+    ):
         return
     group.owner_cnt = 0
     group.owner = None
@@ -249,5 +251,5 @@ async def iommu_domain_alloc(name: str) -> IommuDomain | None:
 
 def iommu_domain_free(domain: IommuDomain) -> None:
     """``iommu_domain_free()``: freeing a domain a group still uses is a model finding."""
-    WARN_ON(domain.freed, f"double free of {domain.name}")
+    WARN_ON(domain.freed, lambda: f"double free of {domain.name}")
     domain.freed = True

@@ -21,6 +21,7 @@ kernel call, with the errno the kernel returns there; GFP_KERNEL allocations als
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -61,10 +62,11 @@ def PTR_ERR(ptr: ErrPtr) -> int:
     return ptr.rc
 
 
-def WARN_ON(cond: bool, what: str) -> bool:
-    """``WARN_ON()``: a kernel warning is a finding, so a true condition raises."""
+def WARN_ON(cond: bool, what: str | Callable[[], str]) -> bool:
+    """``WARN_ON()``: a kernel warning is a finding, so a true condition raises. ``what`` may
+    be a function that builds the message: it is built only when the warning fires."""
     if cond:
-        raise InvariantViolation(f"WARNING: {what}")
+        raise InvariantViolation(f"WARNING: {what if isinstance(what, str) else what()}")
     return False
 
 

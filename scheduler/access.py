@@ -180,10 +180,30 @@ class SharedList(list):  # type: ignore[type-arg]
     locals().update(
         _tracked(
             list,
-            ("__getitem__", "__len__", "__contains__", "index", "count",
-             "__reversed__", "copy", "__eq__", "__repr__"),
-            ("__setitem__", "__delitem__", "append", "extend", "insert", "pop", "remove",
-             "clear", "sort", "reverse", "__iadd__"),
+            (
+                "__getitem__",
+                "__len__",
+                "__contains__",
+                "index",
+                "count",
+                "__reversed__",
+                "copy",
+                "__eq__",
+                "__repr__",
+            ),
+            (
+                "__setitem__",
+                "__delitem__",
+                "append",
+                "extend",
+                "insert",
+                "pop",
+                "remove",
+                "clear",
+                "sort",
+                "reverse",
+                "__iadd__",
+            ),
         )
     )
 
@@ -207,10 +227,19 @@ class SharedDict(dict):  # type: ignore[type-arg]
     locals().update(
         _tracked(
             dict,
-            ("__getitem__", "__len__", "__contains__", "get", "keys", "values", "items",
-             "copy", "__eq__", "__repr__"),
-            ("__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update",
-             "clear"),
+            (
+                "__getitem__",
+                "__len__",
+                "__contains__",
+                "get",
+                "keys",
+                "values",
+                "items",
+                "copy",
+                "__eq__",
+                "__repr__",
+            ),
+            ("__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update", "clear"),
         )
     )
 
@@ -234,9 +263,31 @@ class SharedSet(set):  # type: ignore[type-arg]
     locals().update(
         _tracked(
             set,
-            ("__len__", "__contains__", "copy", "__eq__", "__repr__", "issubset",
-             "issuperset", "isdisjoint", "union", "intersection", "difference"),
-            ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
-             "intersection_update", "__ior__", "__iand__", "__isub__"),
+            (
+                "__len__",
+                "__contains__",
+                "copy",
+                "__eq__",
+                "__repr__",
+                "issubset",
+                "issuperset",
+                "isdisjoint",
+                "union",
+                "intersection",
+                "difference",
+            ),
+            (
+                "add",
+                "discard",
+                "remove",
+                "pop",
+                "clear",
+                "update",
+                "difference_update",
+                "intersection_update",
+                "__ior__",
+                "__iand__",
+                "__isub__",
+            ),
         )
     )

@@ -195,9 +195,16 @@ def model_where(skip_frames: int = 2) -> str:
     frame = sys._getframe(skip_frames)
     while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIP):
         frame = frame.f_back
-    code = frame.f_code
-    name = code.co_qualname.rpartition("<locals>.")[2]
-    return f"{name} ({os.path.basename(code.co_filename)}:{frame.f_lineno})"
+    code, line = frame.f_code, frame.f_lineno
+    where = _WHERE.get((code, line))
+    if where is None:
+        name = code.co_qualname.rpartition("<locals>.")[2]
+        where = _WHERE[code, line] = f"{name} ({os.path.basename(code.co_filename)}:{line})"
+    return where
+
+
+#: `model_where`'s answers: a code line is formatted once per process.
+_WHERE: dict[tuple[object, int], str] = {}
 
 
 class Execution:

@@ -29,7 +29,7 @@ def blocks(text):
 def test_explore_abba_reports_the_inversion_and_the_deadlock(capsys):
     code, out, err = lockstep(capsys, "explore", "abba")
     assert code == 1 and err == ""
-    assert out.startswith("abba: 9 executions (dfs, exhausted), 2 findings")
+    assert out.startswith("abba: 3 executions (dfs, exhausted), 2 findings")
     assert "WARNING: possible circular locking dependency detected" in out
     assert "the existing dependency chain (in reverse order) is:" in out
     assert "Possible unsafe locking scenario:" in out and "*** DEADLOCK ***" in out
@@ -85,7 +85,7 @@ def test_json_output(capsys):
 def test_a_clean_scenario_exits_zero(capsys):
     code, out, _ = lockstep(capsys, "explore", "nested-ok")
     assert code == 0
-    assert out == "nested-ok: 4 executions (dfs, exhausted), 0 findings\n"
+    assert out == "nested-ok: 2 executions (dfs, exhausted), 0 findings\n"
 
 
 def test_list_shows_every_scenario_with_a_description(capsys):

@@ -11,7 +11,21 @@ import pytest
 import scenarios
 from scheduler import LockClass, Mutex, Program, RwSem, SpinLock, explore, point, replay
 from scheduler.dpor import dependent
-from scheduler.events import Footprint
+from scheduler.events import (
+    ACQUIRE,
+    FAULT,
+    FAULT_KEY,
+    FREE,
+    PEEK,
+    QUEUE_READER,
+    QUEUE_WRITER,
+    READ,
+    READ_ACQUIRE,
+    READ_RELEASE,
+    RELEASE,
+    WRITE,
+    Footprint,
+)
 from scheduler.traces import count_traces
 
 
@@ -96,6 +110,8 @@ PROGRAMS = {
     "counter": counter,
 }
 #: toys and iommufd scenarios whose interleavings can be enumerated in a few seconds
+#: (rwsem-reader-writer has too many since every release became a scheduling point; its
+#: rwsem rules are covered by readers-and-writer here and by tests/test_differential.py)
 SCENARIOS = [
     "abba",
     "aa",
@@ -103,7 +119,6 @@ SCENARIOS = [
     "held-at-return",
     "bad-unlock",
     "sleep-in-atomic",
-    "rwsem-reader-writer",
     "selftest-device",
     "replace-vs-destroy",
 ]
@@ -124,7 +139,7 @@ def test_dpor_runs_one_execution_per_trace(name):
 
 
 #: naive search of these takes seconds; test_toys and test_model_scenarios pin their findings
-SLOW = {"rwsem-reader-writer", "replace-vs-destroy"}
+SLOW = {"replace-vs-destroy"}
 
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS) + [s for s in SCENARIOS if s not in SLOW])
@@ -140,9 +155,10 @@ def test_dpor_finds_what_naive_search_finds(name):
 
 
 def test_dpor_exhausts_the_three_actor_cycle():
-    """abbcca: naive dfs needs 67,929 executions; DPOR one per trace (49)."""
+    """abbcca: one execution per order in which the three locks are taken: 2^3 orders, one
+    of them a cycle that deadlocks and one a cycle that cannot happen."""
     result = explore(scenarios.get("abbcca").program, scenario="abbcca")
-    assert result.exhausted and result.executions == 49
+    assert result.exhausted and result.executions == 7
     assert findings_of(result) == {
         ("circular-dependency", ("A", "B", "C")),
         ("deadlock", ("A", "B", "C")),
@@ -150,17 +166,26 @@ def test_dpor_exhausts_the_three_actor_cycle():
 
 
 def test_dependency_relation():
-    w, r = Footprint("x", "write"), Footprint("x", "read")
-    acq, rel = Footprint("L", "acquire"), Footprint("L", "release")
-    racq, rrel = Footprint("L", "read-acquire"), Footprint("L", "read-release")
+    def fp(key, mode):
+        return Footprint.of(key, mode)
+
+    w, r = fp("x", WRITE), fp("x", READ)
+    acq, rel = fp("L", ACQUIRE), fp("L", RELEASE)
+    racq, rrel = fp("L", READ_ACQUIRE), fp("L", READ_RELEASE)
     assert dependent(w, r) and dependent(w, w) and not dependent(r, r)
-    assert not dependent(w, Footprint("y", "write"))
+    assert not dependent(w, fp("y", WRITE))
     assert dependent(acq, rel) and dependent(acq, acq) and dependent(racq, acq)
     assert not dependent(racq, racq) and not dependent(racq, rrel)
-    assert not dependent(acq, Footprint("M", "acquire")), "different lock instances"
+    assert not dependent(acq, fp("M", ACQUIRE)), "different lock instances"
+    assert dependent(fp("L", PEEK), acq) and not dependent(fp("L", PEEK), fp("L", PEEK))
+    assert dependent(fp("L", FREE), racq)
+    assert dependent(fp("L", QUEUE_WRITER), fp("L", QUEUE_READER))
+    assert not dependent(fp("L", QUEUE_READER), fp("L", QUEUE_READER))
     assert not dependent(None, w), "an actor's first step touches only its own state"
-    fault = Footprint("kzalloc", "fault")
+    fault = fp(FAULT_KEY, FAULT)
     assert not dependent(fault, fault) and dependent(fault, fault, faults=True)
+    both = Footprint({"x": READ, "L": ACQUIRE})
+    assert dependent(both, w) and dependent(both, rel) and not dependent(both, r)
 
 
 def test_preemption_bound_limits_both_searches():

@@ -19,13 +19,13 @@ from tests.model_support import explored
 #: scenario -> executions of an exhaustive dfs (DPOR) on the merged model
 EXHAUSTIVE = {
     "selftest-device": 1,
-    "replace-vs-destroy": 9,
-    "attach-vs-destroy-ioas": 16,
-    "dma-owner-vs-bind": 9,
-    "destroy-vs-unbind": 4,
-    "auto-domain-vs-auto-domain": 184,
-    "replace-vs-alloc": 530,
-    "map-vs-attach": 12275,
+    "replace-vs-destroy": 5,
+    "attach-vs-destroy-ioas": 6,
+    "dma-owner-vs-bind": 3,
+    "destroy-vs-unbind": 3,
+    "auto-domain-vs-auto-domain": 24,
+    "replace-vs-alloc": 47,
+    "map-vs-attach": 1321,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
