@@ -267,10 +267,13 @@ class _DporRun:
 
     def _replan(self, node: _Node, runnable: list[Actor], running: Actor | None) -> Actor:
         """A planned step cannot run here (a reversal that a lock's queue made impossible):
-        drop that branch and choose freely, as past the wakeup tree."""
+        drop that branch and choose freely, as past the wakeup tree. The planned actor goes
+        to sleep here, so that the same reversal is not planned again; it wakes with the
+        first step it depends on (the release that would let it run)."""
         self.dpor.infeasible += 1
         children = node.wut.children
-        children.pop(0)
+        planned = children.pop(0)
+        node.sleep[planned.actor] = planned.fp
         children.insert(0, self._free_choice(node, runnable, running))
         node.actor = children[0].actor
         return next(a for a in runnable if a.index == node.actor)
@@ -403,6 +406,7 @@ class Dpor:
             mode = ACQUIRE if write else READ_ACQUIRE
             late: list[tuple[int, int]] = []
             self._step_races(len(stack), a, {key: mode}, clock, clocks, lidx, history, late)
+            history[key].pop()
             for k, _ in late:
                 self._reverse(k, (a, Footprint.of(key, mode)), len(stack), clocks, lidx)
 
