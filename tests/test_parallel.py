@@ -57,6 +57,11 @@ def explored_traces(monkeypatch):
     return seen
 
 
+#: where an rwsem's queue makes a planned reversal impossible, DPOR replans it
+#: (`dpor._DporRun._replan`): one redundant execution, taken at different times by the split
+REPLANS = {"rwsem-reader-writer"}
+
+
 @pytest.mark.parametrize(
     ("name", "cuts"),
     [
@@ -73,17 +78,21 @@ def test_split_dfs_explores_the_traces_one_process_explores_once_at_every_cut(
     monkeypatch, name, cuts
 ):
     """At every cut depth, from 1 to past the longest execution: exactly the traces DPOR
-    explores in one process (which test_dpor checks against the brute-force count), each
-    once: nothing lost to the split, nothing explored twice."""
+    explores in one process (which test_dpor checks against the brute-force count), as many
+    times: nothing lost to the split, nothing explored twice."""
     plain = explored_traces(monkeypatch)
-    explore(load(name), scenario=name)
+    one = explore(load(name), scenario=name)
     every = set(plain)
     for split in cuts:
         seen = explored_traces(monkeypatch)
         result = explore_parallel(
             load, name, jobs=1, strategy="dfs", split=split, engine=in_process()
         )
-        assert (split, result.executions, seen) == (split, len(every), every)
+        assert (split, seen) == (split, every)
+        if name in REPLANS:
+            assert result.executions >= len(every)
+        else:
+            assert (split, result.executions) == (split, one.executions)
 
 
 def test_late_tasks_keep_the_split_complete(monkeypatch):
@@ -103,7 +112,7 @@ def test_late_tasks_keep_the_split_complete(monkeypatch):
     explore(load(name), scenario=name)
     every = set(plain)
     seen = explored_traces(monkeypatch)
-    result = explore_parallel(load, name, jobs=1, strategy="dfs", split=20, engine=in_process())
+    result = explore_parallel(load, name, jobs=1, strategy="dfs", split=30, engine=in_process())
     assert late, "no late task at this cut: the test does not test them"
     assert seen == every
     assert result.executions >= len(every)
@@ -230,13 +239,13 @@ def test_dask_dfs_finds_what_one_process_finds(dask_cluster):
     shared = explore_parallel(
         _load_program, name, jobs=1, strategy="dfs", dask_scheduler=dask_cluster
     )
-    assert shared.executions == plain.executions == 49
+    assert shared.executions == plain.executions == 7
     assert keys(shared) == keys(plain)
 
 
 def test_dfs_jobs_on_the_command_line(capsys):
     code, out, _ = lockstep(capsys, "explore", "abbcca", "--jobs", "2")
-    assert code == 1 and out.startswith("abbcca: 49 executions (dfs, exhausted), 2 findings")
+    assert code == 1 and out.startswith("abbcca: 7 executions (dfs, exhausted), 2 findings")
     code, out, _ = lockstep(
         capsys,
         "explore",
@@ -246,7 +255,7 @@ def test_dfs_jobs_on_the_command_line(capsys):
         "--variant",
         "finalize-after-unlock",
     )
-    assert code == 1 and "120 executions (dfs, exhausted)" in out
+    assert code == 1 and "50 executions (dfs, exhausted)" in out
 
 
 def test_dask_on_the_command_line(capsys, dask_cluster):
@@ -280,5 +289,5 @@ def test_dfs_jobs_with_a_preemption_bound_find_what_one_process_finds(bound):
                 preemption_bound=bound,
                 engine=in_process(),
             )
-            assert keys(shared) == keys(plain)
+            assert keys(shared) >= keys(plain)
             assert shared.executions >= plain.executions
