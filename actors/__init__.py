@@ -7,11 +7,13 @@ One module per kernel file, with the kernel's function names: `ctx` (main.c), `i
 WARN_ON, failing allocations) and `system` the emulated machine. `ops` is what actors call:
 one ioctl or kernel entry each, and `invariants` checks a finished execution.
 
-Scheduling points: every lock operation and every fault point already is one (the runtime
-makes them). Model code adds ``point()`` only where it touches state that no lock it holds
-protects: the atomics (``refcount_t users``, the igroup kref) and the one unlocked read, of
-``igroup->hwpt`` in ``iommufd_hw_pagetable_detach``. State under a held lock needs none: no other
-actor can see it change before the lock's release, which is itself a point.
+Shared state: every model object is a ``@shared`` class, so each read and write of its
+fields (refcounts included) and of the lists and dicts it holds is recorded for the
+explorer (`scheduler.access`); nothing is declared by hand. Scheduling points: every lock
+operation and every fault point already is one (the runtime makes them). Model code adds a
+bare ``point()`` only as an extra preemption window where the kernel touches state outside
+any lock: the atomics (``refcount_t users``, the igroup kref) and the one unlocked read, of
+``igroup->hwpt`` in ``iommufd_hw_pagetable_detach``.
 
 Importing this package fills ``iommufd_object_ops`` for every object type.
 """
