@@ -247,6 +247,8 @@ class Execution:
         #: lock's key and whether it wanted it exclusively
         self.blocked_at_end: list[tuple[int, int, bool]] = []
         self.deadlocked = False
+        #: actors whose current wait the trace already shows
+        self._shown_waiting: set[Actor] = set()
         self.actors: list[Actor] = []
         #: every actor of the execution, setup first, in program order.
         self.actor_names: list[str] = []
@@ -581,12 +583,13 @@ class Execution:
             if lock.queues:
                 access.record(lock.key, QUEUE_WRITER if write else QUEUE_READER)
             if not lock._grantable(actor, write):
-                self.event(actor, "wait", lock.name, _holders_text(lock))
+                self._show_wait(actor, lock)
             try:
                 await self.switch(actor, f"lock {lock.name}")
             finally:
                 actor.blocked_on = None
                 lock.waiters.remove(entry)
+                self._shown_waiting.discard(actor)
             self._check_not_freed(lock, "used")
         access.record(lock.key, ACQUIRE if write else READ_ACQUIRE)
         lock._take(actor, write)
@@ -594,7 +597,16 @@ class Execution:
         if not lock.sleeping:
             actor.atomic += 1
         self.event(actor, "acquired", lock.name, _mode(write, trylock))
+        for other, wants_write in lock.waiters:
+            if other not in self._shown_waiting and not lock._grantable(other, wants_write):
+                self._show_wait(other, lock)
         return True
+
+    def _show_wait(self, actor: Actor, lock: _Lock) -> None:
+        """The trace's ``wait`` event: ``actor`` cannot have ``lock`` now, whether it found
+        it taken or someone took it after it arrived (for the pictures; no step)."""
+        self._shown_waiting.add(actor)
+        self.event(actor, "wait", lock.name, _holders_text(lock))
 
     def _check_not_freed(self, lock: _Lock, what: str) -> None:
         if lock.freed:
