@@ -14,7 +14,8 @@ import math
 
 import attrs
 import networkx as nx
-from hypothesis import HealthCheck, assume, given, note, settings
+import pytest
+from hypothesis import HealthCheck, assume, given, note, settings, target
 from hypothesis import strategies as st
 
 from scheduler import (
@@ -29,6 +30,7 @@ from scheduler import (
     lockdep_assert_held,
     point,
 )
+from scheduler import events as ev
 from scheduler.access import SharedDict, shared
 from scheduler.dpor import Dpor
 from scheduler.runtime import current
@@ -102,7 +104,8 @@ def programs(draw):
     """A whole program: (actors' operations, whether lock C spins, whether there is an end
     check)."""
     n = draw(st.integers(2, 3))
-    actors = tuple(draw(st.lists(_op, min_size=1, max_size=3).map(tuple)) for _ in range(n))
+    most = 3 if n == 2 else 2
+    actors = tuple(draw(st.lists(_op, min_size=1, max_size=most).map(tuple)) for _ in range(n))
     return actors, draw(st.booleans()), draw(st.booleans())
 
 
@@ -241,6 +244,8 @@ class Recording:
         self.inner = inner
         self.name = inner.name
         self.classes: dict[tuple[object, ...], set[str]] = {}
+        #: the classes of executions a finding cut short (not deadlocks)
+        self.cut_short: set[tuple[object, ...]] = set()
         self.executions = 0
         self._last: _Chooser | None = None
 
@@ -263,8 +268,12 @@ class Recording:
             return
         self.executions += 1
         steps = [(a, fp) for a, fp in last.steps]
-        kinds = {f.kind for f in last.execution.findings} if last.execution else set()
-        self.classes.setdefault(canonical(steps, last.waiting), set()).update(kinds)
+        ex = last.execution
+        kinds = {f.kind for f in ex.findings} if ex is not None else set()
+        cls = canonical(steps, last.waiting)
+        self.classes.setdefault(cls, set()).update(kinds)
+        if ex is not None and ex.aborted and not getattr(ex, "deadlocked", False):
+            self.cut_short.add(cls)
 
 
 def run(program, inner, limit=None):
@@ -298,33 +307,80 @@ def signatures(result):
     return found
 
 
-def compare(program, limit=NAIVE_LIMIT):
-    """Run both searches on ``program`` (a value) and check DPOR against naive search;
-    (naive executions, classes, DPOR executions)."""
-    factory = build(program)
-    naive, naive_rec = run(factory, DepthFirst(), limit)
-    assume(naive.exhausted)
-    dpor, dpor_rec = run(factory, Dpor())
-    assert dpor.exhausted
-    text = f"program: {program!r}"
+_MODES = {
+    getattr(ev, name): name.lower()
+    for name in (
+        "READ",
+        "WRITE",
+        "ACQUIRE",
+        "READ_ACQUIRE",
+        "RELEASE",
+        "READ_RELEASE",
+        "PEEK",
+        "FREE",
+        "QUEUE_WRITER",
+        "QUEUE_READER",
+        "FAULT",
+    )
+}
+
+
+def _accesses(fp):
+    """A step's accesses, readable: ``object.field`` (63: the lock slot) and mode names."""
+    parts = []
+    for key, modes in fp:
+        name = f"{key >> 6}.{key & 63}" if isinstance(key, int) else key
+        parts.append(f"{name} " + "|".join(n for bit, n in _MODES.items() if modes & bit))
+    return ", ".join(parts) or "-"
+
+
+def describe(cls, recording):
+    """One class, for a failure message: each actor's steps (their footprints), who waits at
+    the end, the finding kinds its executions showed, and whether a finding cut it short."""
+    actors, waiting, order = cls
+    steps = "; ".join(
+        f"t{a}: {len(fps)} steps {[_accesses(fp) for fp in fps]}" for a, fps in actors
+    )
+    short = " (cut short by a finding)" if cls in recording.cut_short else ""
+    before = ", ".join(f"t{a}.{i} < t{b}.{j}" for (a, i), (b, j) in sorted(order))
+    return (
+        f"  {steps}; order {before}; waiting {list(waiting)}; "
+        f"findings {sorted(recording.classes[cls])}{short}"
+    )
+
+
+def differential(factory, label, naive_limit=None):
+    """Explore ``factory`` with naive-dfs and dfs and check DPOR against naive search: the
+    same findings and lock graph, and the same classes. None if naive search did not finish
+    within ``naive_limit`` executions; else (naive executions, classes, dfs executions)."""
+    naive, naive_rec = run(factory, DepthFirst(), naive_limit)
+    if not naive.exhausted:
+        return None
+    # every dfs execution is a distinct interleaving: more than naive ran is a runaway
+    dpor, dpor_rec = run(factory, Dpor(), naive.executions + 1)
+    text = f"program: {label}"
+    assert dpor.exhausted, (
+        f"dfs did not finish within {naive.executions + 1} executions, more than the "
+        f"{naive.executions} interleavings naive search ran\n{text}"
+    )
     got, want = signatures(dpor), signatures(naive)
     assert got == want, (
         f"dfs and naive-dfs disagree on the findings\n{text}\n"
         f"naive only: {sorted(want - got, key=repr)}\ndfs only: {sorted(got - want, key=repr)}"
     )
     edges = {(e.prev, e.next) for e in naive.edges}
-    assert {(e.prev, e.next) for e in dpor.edges} == edges, f"lock graphs differ\n{text}"
+    assert {(e.prev, e.next) for e in dpor.edges} == edges, f"the lock graphs differ\n{text}"
     missed = set(naive_rec.classes) - set(dpor_rec.classes)
-    assert not missed, (
-        f"dfs missed {len(missed)} of {len(naive_rec.classes)} classes\n{text}\n"
-        f"finding kinds in the missed classes: {[sorted(naive_rec.classes[c]) for c in missed]}"
+    assert not missed, "\n".join(
+        [f"dfs missed {len(missed)} of the {len(naive_rec.classes)} classes\n{text}"]
+        + [describe(c, naive_rec) for c in missed]
     )
     extra = set(dpor_rec.classes) - set(naive_rec.classes)
-    assert not extra, f"dfs visited {len(extra)} classes naive search never did\n{text}"
-    assert dpor_rec.executions == dpor.executions
-    classes = len(naive_rec.classes)
-    note(f"naive {naive.executions}, classes {classes}, dfs {dpor.executions}")
-    return naive.executions, classes, dpor.executions
+    assert not extra, "\n".join(
+        [f"dfs visited {len(extra)} classes naive search never did\n{text}"]
+        + [describe(c, dpor_rec) for c in extra]
+    )
+    return naive.executions, len(naive_rec.classes), dpor.executions
 
 
 @settings(
@@ -335,12 +391,17 @@ def compare(program, limit=NAIVE_LIMIT):
 )
 @given(programs())
 def test_dpor_agrees_with_naive_search(program):
+    """dfs finds what naive-dfs finds and visits every class it visits."""
     assume(interleavings(program) <= BUDGET)
-    _, classes, executions = compare(program)
-    assert executions <= 2 * classes + 2, f"{executions} executions for {classes} classes"
+    counts = differential(build(program), repr(program), NAIVE_LIMIT)
+    assume(counts is not None)
+    naive, classes, executions = counts
+    note(f"naive-dfs {naive} executions, {classes} classes, dfs {executions} executions")
+    target(executions / classes, label="dfs executions per class")
+    assert executions <= 2 * classes + 2, f"{executions} dfs executions for {classes} classes"
 
 
-# -- fixed regressions ----------------------------------------------------------------------
+# -- fixed programs ---------------------------------------------------------------------------
 
 
 def held_lock_freed() -> Program:
@@ -385,24 +446,64 @@ def private() -> Program:
 def test_held_lock_freed_is_found():
     result = explore(held_lock_freed)
     assert "held-lock-freed" in {f.kind for f in result.findings}
-    compare_factory(held_lock_freed)
+    differential(held_lock_freed, "held_lock_freed")
 
 
 def test_reversed_philosophers():
     result = explore(philosophers_reversed)
     assert result.executions == 6 == count_traces(philosophers_reversed).traces
     assert not result.findings
-    compare_factory(philosophers_reversed)
+    differential(philosophers_reversed, "philosophers_reversed")
 
 
 def test_private_locks_need_one_execution():
     assert explore(private).executions == 1
-    compare_factory(private)
+    differential(private, "private")
 
 
-def compare_factory(factory):
-    """`compare` for a hand-written program factory."""
-    naive, naive_rec = run(factory, DepthFirst())
-    dpor, dpor_rec = run(factory, Dpor())
-    assert signatures(dpor) == signatures(naive)
-    assert set(dpor_rec.classes) == set(naive_rec.classes)
+#: Programs the property test found dfs wrong on (minimized by hypothesis).
+FOUND = {
+    # two actors left waiting for one lock (t1 deadlocks on A, which it holds): IndexError
+    # in Dpor._races, which adds each waiting actor's acquisition to the history it reads
+    "two-waiters": ((("lock", 0, ()),), (("lock", 0, (("lock", 0, ()),)),)),
+    # the same when a finding ends the execution while t0 and t1 both stand at lock A
+    "two-waiters-cut-short": (
+        (("lock", 0, ()),),
+        (("lock", 0, ()),),
+        (("write", "a", 1), ("point", None, False), ("check",)),
+    ),
+    # t0's failed trylock races with t1's acquisition that never comes (t1 holds A): dfs
+    # plans the reversal, cannot run it, and runs the same execution again, forever
+    "trylock-vs-self-deadlock": ((("try", 0, ()),), (("lock", 0, (("lock", 0, ()),)),)),
+    # t2's second check fails after t0's write: dfs runs that only with t1 done first,
+    # not with t1 at its first or second step when the invariant cuts the execution short
+    "cut-short-prefix": (
+        (("write", "a", 1),),
+        (("point", None, False),),
+        (("check",), ("point", None, False), ("check",)),
+    ),
+}
+
+
+#: a known gap, kept visible: when a finding cuts an execution short, dfs does not reach
+#: every class that differs only in how far an actor that touched nothing had got (the
+#: findings are the same); strict, so that closing the gap makes this fail
+CUT_SHORT_GAP = {"cut-short-prefix"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            n,
+            marks=pytest.mark.xfail(
+                strict=True, reason="classes of cut-short executions: a known gap"
+            ),
+        )
+        if n in CUT_SHORT_GAP
+        else n
+        for n in sorted(FOUND)
+    ],
+)
+def test_found_programs(name):
+    assert differential(build((FOUND[name], False, False)), name) is not None
