@@ -12,7 +12,10 @@ recorded while it runs and handed over at the next scheduling point, never decla
 steps of different actors are dependent (`dependent`) when they touch one key in
 conflicting modes (`conflicting_modes`): a write and any access of one field or container;
 two operations of one lock unless both are shared (rwsem read acquisitions and releases);
-a check of a lock's holders (``PEEK``) or its freeing against its operations; a writer and
+a check of a lock's holders (``PEEK``) or its freeing against its operations (the same
+checks by the lock's holder, ``PEEK_HELD`` and ``FREE_HELD``, are answered by its own hold:
+only a free or a queued writer changes them, and no acquisition races with them inside the
+holder's section, where the holder's own acquisition is the race); a writer and
 a reader queueing on one rwsem, and a writer queueing against a trylock (a read trylock
 fails behind a waiting writer); two fault points when faults are injected by count (the
 n-th fault point fails, so their order matters; detected at the first step).
@@ -40,6 +43,14 @@ when the execution ended (a deadlock) gets the same check for the acquisition it
 made. Each reversal is inserted into the wakeup tree of the node before ``e`` unless a
 sleeping actor is a weak initial of it.
 
+Steps are not single accesses. A step runs until the next scheduling point, so what it
+touches can depend on a value it read (``if x == 0: read y``), where Optimal-DPOR assumes
+that a thread's local state decides it. A sleeper that commutes with ``notdep(e).e'`` but
+not with ``e`` would then stand for a reversal it does not cover: once ``e'`` runs first,
+``e`` may touch more than it did, and every run from the sleeper has the sleeper before
+``e``. So a sleeper (or a wakeup-tree branch) that is not itself in the sequence covers it
+only if it also commutes with ``e`` (`_weak_initial`).
+
 The runtime calls `_DporRun.step` at every scheduling point, even where one actor alone can
 run, because races need every step; it still records a choice only where several could run,
 so schedule lines and replay are unchanged.
@@ -65,11 +76,14 @@ from typing import TYPE_CHECKING
 from scheduler.events import (
     ACQUIRE,
     ACQUISITIONS,
+    ALL_MODES,
     FAULT,
     FAULT_KEY,
     FREE,
+    FREE_HELD,
     LOCK_OPS,
     PEEK,
+    PEEK_HELD,
     QUEUE_READER,
     QUEUE_WRITER,
     READ,
@@ -89,7 +103,11 @@ if TYPE_CHECKING:
 _RELEASES = RELEASE | READ_RELEASE
 #: In the footprint of a step that ended its execution early: no step commutes with it.
 ENDS_KEY = "#ends"
-_LOCK_STATE = LOCK_OPS | PEEK | FREE
+_FREES = FREE | FREE_HELD
+_LOCK_STATE = LOCK_OPS | PEEK | _FREES
+#: Modes that say their actor held the lock: no other actor's lock operation can come
+#: between them and that actor's acquisition of it.
+_IN_SECTION = LOCK_OPS | PEEK_HELD | FREE_HELD
 
 
 def _conflicts() -> list[int]:
@@ -98,13 +116,15 @@ def _conflicts() -> list[int]:
         READ: WRITE,
         WRITE: READ | WRITE,
         ACQUIRE: _LOCK_STATE,
-        READ_ACQUIRE: ACQUIRE | RELEASE | PEEK | FREE,
+        READ_ACQUIRE: ACQUIRE | RELEASE | PEEK | _FREES,
         RELEASE: _LOCK_STATE,
-        READ_RELEASE: ACQUIRE | RELEASE | PEEK | FREE,
-        PEEK: LOCK_OPS | FREE | QUEUE_WRITER,
-        FREE: _LOCK_STATE | QUEUE_WRITER | QUEUE_READER,
-        QUEUE_WRITER: QUEUE_WRITER | QUEUE_READER | FREE | PEEK,
-        QUEUE_READER: QUEUE_WRITER | FREE,
+        READ_RELEASE: ACQUIRE | RELEASE | PEEK | _FREES,
+        PEEK: LOCK_OPS | _FREES | QUEUE_WRITER,
+        PEEK_HELD: _FREES | QUEUE_WRITER,
+        FREE: _LOCK_STATE | PEEK_HELD | QUEUE_WRITER | QUEUE_READER,
+        FREE_HELD: _LOCK_STATE | PEEK_HELD | QUEUE_WRITER | QUEUE_READER,
+        QUEUE_WRITER: QUEUE_WRITER | QUEUE_READER | _FREES | PEEK | PEEK_HELD,
+        QUEUE_READER: QUEUE_WRITER | _FREES,
         FAULT: FAULT,
     }
     for bit, others in list(single.items()):
@@ -112,7 +132,7 @@ def _conflicts() -> list[int]:
             if others & other:
                 single[other] |= bit
     table = []
-    for modes in range(FAULT << 1):
+    for modes in range(ALL_MODES):
         reach = 0
         for bit, others in single.items():
             if modes & bit:
@@ -439,6 +459,12 @@ class Dpor:
                 for k, n in earlier:
                     if stack[k].actor == a or not reach[m] & n:
                         continue
+                    if n & FREE_HELD and m & _IN_SECTION:
+                        # inside another's exclusive section: its acquisition is the race
+                        n &= ~FREE_HELD
+                        if not reach[m] & n:
+                            edges.append(k)
+                            continue
                     if got and reach[got] & n & ~_RELEASES:
                         acquisitions.append(k)
                     elif reach[rest] & n or reach[m] & n & ~LOCK_OPS:
@@ -504,7 +530,7 @@ class Dpor:
         a, mine = stack[k].actor, lidx[k]
         v = [(stack[m].actor, stack[m].fp) for m in range(k + 1, j) if clocks[m][a] <= mine]
         v.append(last)
-        self._wake(k, v)
+        self._wake(k, v, stack[k].fp)
         if self.preemption_bound is not None:
             start = k
             while start > 0 and stack[start - 1].actor == stack[k].actor:
@@ -512,9 +538,10 @@ class Dpor:
             if start < k:
                 self._branch(start, last[0])
 
-    def _wake(self, k: int, v: list[tuple[int, Footprint | None]]) -> None:
-        """Plan the sequence ``v`` at node ``k`` (the hook a split exploration overrides)."""
-        wake(self.stack[k], v, self.faults)
+    def _wake(self, k: int, v: list[tuple[int, Footprint | None]], after: Footprint | None) -> None:
+        """Plan the sequence ``v`` at node ``k``, whose step ``after`` it is to precede
+        (the hook a split exploration overrides)."""
+        wake(self.stack[k], v, self.faults, after)
 
     # -- backtracking -----------------------------------------------------------------
 
@@ -541,22 +568,26 @@ class Dpor:
         """The node at ``depth`` is done (a hook for a split exploration's summaries)."""
 
 
-def wake(node: _Node, v: list[tuple[int, Footprint | None]], faults: bool) -> bool:
+def wake(
+    node: _Node, v: list[tuple[int, Footprint | None]], faults: bool, after: Footprint | None
+) -> bool:
     """Insert ``v`` into ``node``'s wakeup tree unless a sleeping actor is a weak initial
     of it (a sequence equivalent to it was explored from here); whether it was inserted."""
-    if covered(node.sleep.items(), v, faults):
+    if covered(node.sleep.items(), v, faults, after):
         return False
-    return _insert(node.wut, v, faults)
+    return _insert(node.wut, v, faults, after)
 
 
 def covered(
     sleepers: Iterable[tuple[int, Footprint | None]],
     v: Sequence[tuple[int, Footprint | None]],
     faults: bool,
+    after: Footprint | None,
 ) -> bool:
-    """Whether one of ``sleepers`` (actor, next step) is a weak initial of ``v``: a sequence
-    equivalent to ``v`` starts with a branch already explored."""
-    return any(_weak_initial(p, fp, v, faults) for p, fp in sleepers)
+    """Whether one of ``sleepers`` (actor, next step) is a weak initial of ``v`` followed
+    by the step ``after``: a sequence equivalent to it starts with a branch already
+    explored."""
+    return any(_weak_initial(p, fp, v, faults, after) for p, fp in sleepers)
 
 
 def without(
@@ -583,21 +614,38 @@ def add_branch(node: _Node, q: int, fp: Footprint | None) -> bool:
 
 
 def _weak_initial(
-    p: int, fp: Footprint | None, v: Sequence[tuple[int, Footprint | None]], faults: bool
+    p: int,
+    fp: Footprint | None,
+    v: Sequence[tuple[int, Footprint | None]],
+    faults: bool,
+    after: Footprint | None,
 ) -> bool:
-    """Whether actor ``p`` (next step ``fp``) can start a sequence equivalent to ``v``: its
-    step comes before every step of ``v`` it depends on."""
+    """Whether actor ``p`` (next step ``fp``) can start a sequence equivalent to ``v``
+    then ``after``: its step comes before every step of ``v`` it depends on, and if it is
+    not in ``v``, it commutes with ``after`` too.
+
+    The last condition is not in Optimal-DPOR, whose events touch what their thread's
+    local state decides. A step here runs until the next scheduling point, and what it
+    touches may depend on a value it read: ``after`` is the step that raced with the end
+    of ``v``, and once that end runs first, ``after`` may touch more than it did. A
+    sleeper that conflicts with ``after`` as it ran does not stand for the reversal: the
+    runs from it have it before ``after``, where ``after`` may behave as it did before."""
     for actor, other in v:
         if actor == p:
             return True
         if dependent(fp, other, faults):
             return False
-    return True
+    return not dependent(fp, after, faults)
 
 
-def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) -> bool:
-    """Insert ``v`` into the wakeup tree ``root``, unless a branch already covers it;
-    whether it was inserted."""
+def _insert(
+    root: _Branch,
+    v: list[tuple[int, Footprint | None]],
+    faults: bool,
+    after: Footprint | None,
+) -> bool:
+    """Insert ``v`` (to precede ``after``) into the wakeup tree ``root``, unless a branch
+    already covers it; whether it was inserted."""
     node = root
     v = list(v)
     while True:
@@ -606,7 +654,7 @@ def _insert(root: _Branch, v: list[tuple[int, Footprint | None]], faults: bool) 
         if not v:
             return False
         for child in node.children:
-            if _weak_initial(child.actor, child.fp, v, faults):
+            if _weak_initial(child.actor, child.fp, v, faults, after):
                 v = without(v, child.actor)
                 node = child
                 break

@@ -59,10 +59,11 @@ from scheduler.events import Footprint
 
 Path = tuple[int, ...]
 Steps = list[tuple[int, Footprint | None]]
-#: A race planned above the cut: ``(kind, path, branch, steps)``; kind "wake" (steps: the
-#: sequence) or "branch" (steps: the one step to add, bounded search only); ``branch`` is
-#: the actor the task's execution took at that node.
-Escape = tuple[str, Path, int, Steps]
+#: A race planned above the cut: ``(kind, path, branch, steps, after)``; kind "wake" (steps:
+#: the sequence, to precede the step ``after``) or "branch" (steps: the one step to add,
+#: bounded search only; ``after`` None); ``branch`` is the actor the task's execution took
+#: at that node.
+Escape = tuple[str, Path, int, Steps, Footprint | None]
 
 #: A worker reports the nodes a late sequence can reach when it is done with them (the
 #: guided ones near its floor and their children), down to this many levels, so that the
@@ -177,7 +178,7 @@ class Splitter(Dpor):
         self.outbox: deque[Task] = deque()
         #: the roots of the tasks shipped and not back, with the sequences to plan in them
         #: once they are (late sequences that reached them before their summaries)
-        self._inflight: dict[Path, list[Steps]] = {}
+        self._inflight: dict[Path, list[tuple[Steps, Footprint | None]]] = {}
         self._reopened: deque[Path] = deque()
         self._queued: set[Path] = set()
         #: per node, the sequences explored again from it by late tasks (a wakeup tree)
@@ -236,55 +237,60 @@ class Splitter(Dpor):
                 node = _Node(enabled, running, sleep, _Branch(path[-1], None), preemptions)
                 node.inherited, node.guided = inherited, guided
                 self.nodes[path] = node
-        for rest in self._inflight.pop(task.root, []):
-            self._enter(task.root, rest)
+        for rest, after in self._inflight.pop(task.root, []):
+            self._enter(task.root, rest, after)
         for escape in escapes:
             self.escape(escape)
 
     def escape(self, escape: Escape) -> None:
         """Plan a race a task found above its floor."""
-        kind, path, branch, steps = escape
+        kind, path, branch, steps, after = escape
         node = self.nodes[path]
         if kind == "wake":
             asleep, late = sleepers(node, branch)
-            if not covered(asleep, steps, self.faults):
-                self._descend(path, node, late, steps)
+            if not covered(asleep, steps, self.faults, after):
+                self._descend(path, node, late, steps, after)
             return
         ((q, fp),) = steps
         if add_branch(node, q, fp):
             self._grow(path, node)
 
     def _descend(
-        self, path: Path, node: _Node, late: list[tuple[int, Footprint | None]], v: Steps
+        self,
+        path: Path,
+        node: _Node,
+        late: list[tuple[int, Footprint | None]],
+        v: Steps,
+        after: Footprint | None,
     ) -> None:
         """Insert ``v`` at ``node`` as `_insert` would if the branches ``late`` (explored
         there already, but after the execution ``v`` comes from) were still to come: into
         the first of them that is a weak initial of ``v``, else as a new branch."""
         while True:
             for p, fp in late:
-                if _weak_initial(p, fp, v, self.faults):
+                if _weak_initial(p, fp, v, self.faults, after):
                     break
             else:
-                if _insert(node.wut, v, self.faults):
+                if _insert(node.wut, v, self.faults, after):
                     self._grow(path, node)
                 return
             rest = without(v, p)
             child = self.nodes.get((*path, p))
             if child is None:
                 if (*path, p) in self._inflight:
-                    self._inflight[(*path, p)].append(rest)
+                    self._inflight[(*path, p)].append((rest, after))
                 else:
-                    self._late_task(path, node, (p, fp), rest)
+                    self._late_task(path, node, (p, fp), rest, after)
                 return
             if not child.guided or not rest:
                 return
             path, node, v, late = (*path, p), child, rest, own_branches(child)
 
-    def _enter(self, path: Path, rest: Steps) -> None:
+    def _enter(self, path: Path, rest: Steps, after: Footprint | None) -> None:
         """Plan ``rest`` in the subtree at ``path``, now that its task is back."""
         node = self.nodes[path]
         if node.guided and rest:
-            self._descend(path, node, own_branches(node), rest)
+            self._descend(path, node, own_branches(node), rest, after)
 
     def _grow(self, path: Path, node: _Node) -> None:
         """``node`` gained a branch: reopen it above the cut; below it, ship each new
@@ -298,17 +304,22 @@ class Splitter(Dpor):
         node.wut.children.clear()
 
     def _late_task(
-        self, path: Path, node: _Node, sibling: tuple[int, Footprint | None], rest: Steps
+        self,
+        path: Path,
+        node: _Node,
+        sibling: tuple[int, Footprint | None],
+        rest: Steps,
+        after: Footprint | None,
     ) -> None:
         """Explore ``sibling``'s step then ``rest`` again from ``node``, where the sibling
         was explored already and nothing of its subtree is known here, with the sleep set
         it had; unless an earlier late task covers it."""
         sequence = [sibling, *rest]
         tree = self._again.setdefault(path, _Branch(-1, None))
-        if not _insert(tree, sequence, self.faults):
+        if not _insert(tree, sequence, self.faults, after):
             return
         head = _Branch(-1, None)
-        _insert(head, sequence, self.faults)
+        _insert(head, sequence, self.faults, after)
         self.late_tasks += 1
         self._ship_branch(path, node, dict(sleepers(node, sibling[0])[0]), head.children[0])
 
@@ -356,15 +367,16 @@ class Splitter(Dpor):
         self.reopens += 1
         return True
 
-    def _wake(self, k: int, v: Steps) -> None:
+    def _wake(self, k: int, v: Steps, after: Footprint | None) -> None:
         if k < self._cut():
             stack = self.stack
-            self.escape(("wake", tuple(n.actor for n in stack[:k]), stack[k].actor, v))
+            self.escape(("wake", tuple(n.actor for n in stack[:k]), stack[k].actor, v, after))
 
     def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:
         if k < self._cut():
             stack = self.stack
-            self.escape(("branch", tuple(n.actor for n in stack[:k]), stack[k].actor, [(q, fp)]))
+            path = tuple(n.actor for n in stack[:k])
+            self.escape(("branch", path, stack[k].actor, [(q, fp)], None))
 
     def _cut(self) -> int:
         return len(self.stack) if self.split is None else self.split
@@ -398,21 +410,21 @@ class Subtree(Dpor):
         self._probed = False
         return chooser
 
-    def _wake(self, k: int, v: Steps) -> None:
+    def _wake(self, k: int, v: Steps, after: Footprint | None) -> None:
         if k >= self.floor:
-            super()._wake(k, v)
+            super()._wake(k, v, after)
             return
         if self._probed:
             return
         node = self.stack[k]
-        if not covered(sleepers(node, node.actor)[0], v, self.faults):
-            self._send(("wake", self._path(k), node.actor, list(v)))
+        if not covered(sleepers(node, node.actor)[0], v, self.faults, after):
+            self._send(("wake", self._path(k), node.actor, list(v), after))
 
     def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:
         if k >= self.floor:
             super()._add_branch(k, q, fp)
         elif not self._probed:
-            self._send(("branch", self._path(k), self.stack[k].actor, [(q, fp)]))
+            self._send(("branch", self._path(k), self.stack[k].actor, [(q, fp)], None))
 
     def _retire(self, depth: int) -> None:
         """Report the nodes a late sequence can reach: those below guided nodes only (an
@@ -437,8 +449,8 @@ class Subtree(Dpor):
         return tuple(node.actor for node in self.stack[:k])
 
     def _send(self, escape: Escape) -> None:
-        kind, path, branch, steps = escape
-        key = (kind, path, branch, tuple(steps))
+        kind, path, branch, steps, after = escape
+        key = (kind, path, branch, tuple(steps), after)
         if key not in self._sent:
             self._sent.add(key)
             self.escapes.append(escape)

@@ -47,7 +47,9 @@ from scheduler.events import (
     FAULT,
     FAULT_KEY,
     FREE,
+    FREE_HELD,
     PEEK,
+    PEEK_HELD,
     QUEUE_READER,
     QUEUE_WRITER,
     READ,
@@ -571,7 +573,8 @@ class Execution:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
         if trylock:
             await self.switch(actor, f"trylock {lock.name}")
-            access.record(lock.key, PEEK)
+            held = any(holder is actor for holder, _ in lock._holders())
+            access.record(lock.key, PEEK_HELD if held else PEEK)
             self._check_not_freed(lock, "used")
             if not lock._grantable(actor, write):
                 self.event(actor, "trylock-failed", lock.name)
@@ -818,8 +821,8 @@ def debug_check_no_locks_freed(*locks: _Lock) -> None:
     assert actor is not None
     where = model_where(2)
     for lock in locks:
-        access.record(lock.key, FREE)
         holders = lock._holders()
+        access.record(lock.key, FREE_HELD if (actor, True) in holders else FREE)
         if holders:
             ex.add(freed_report(ex, actor, lock, holders, where))
         lock.freed = True

@@ -44,6 +44,9 @@ _EFFECTS: dict[int, tuple[tuple[str, str], ...]] = {
     ev.READ_RELEASE: (("readers", _COUNT), ("freed", _R)),
     ev.PEEK: (("owner", _R), ("readers", _R), ("freed", _R), ("queue", _R)),
     ev.FREE: (("owner", _R), ("readers", _R), ("freed", _W)),
+    # by a holder: its own hold fixes the owner and the readers it sees
+    ev.PEEK_HELD: (("freed", _R), ("queue", _R)),
+    ev.FREE_HELD: (("freed", _W),),
     ev.QUEUE_WRITER: (("queue", _W),),
     ev.QUEUE_READER: (("queue", _R),),
 }
