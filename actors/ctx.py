@@ -211,10 +211,11 @@ async def _iommufd_object_alloc(ictx: IommufdCtx, type_: ObjType) -> IommufdObje
 async def iommufd_object_finalize(ictx: IommufdCtx, obj: IommufdObject) -> None:
     """``iommufd_object_finalize()``: publish the object in place of its zero entry."""
     check_live(obj, "iommufd_object_finalize")
+    # the model's mark (for I2) goes first: once stored, anyone may look the object up
+    obj.finalized = True
     old = await ictx.xa_store(obj.id, obj)
     # obj->id was returned from xa_alloc() so the xa_store() cannot fail
     WARN_ON(old is not None, lambda: f"iommufd_object_finalize: {obj.name} was already published")
-    obj.finalized = True
 
 
 def kfree_object(obj: IommufdObject) -> None:

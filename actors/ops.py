@@ -7,10 +7,17 @@ Physical devices are driven as VFIO drives them (drivers/vfio/iommufd.c,
 on an attached device is a replace, and detach and unbind detach only an attached device.
 Every function returns an `OpResult`: the kernel's return code (0 or a negative errno) and the
 ids it hands back.
+
+A device's file is usable only once bound: ``vfio_device_fops_unl_ioctl()`` returns -EINVAL
+until ``df->access_granted`` is set, ``vfio_df_ioctl_bind_iommufd()`` refuses a second bind
+with -EINVAL, and closing a file that was never bound unbinds nothing
+(``vfio_df_cdev_close()``). VFIO serializes the calls on one device with
+``device->dev_set->lock``, which is not modelled: a scenario drives each device from one actor.
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import attrs
@@ -100,6 +107,8 @@ async def mock_domain_replace(system: System, stdev_id: int, pt_id: int) -> OpRe
 
 async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
     """``vfio_iommufd_physical_bind()`` -> ``iommufd_device_bind()``: output idev_id."""
+    if pdev.idev is not None:
+        return OpResult(-errno.EINVAL)
     with operation("iommufd_device_bind"):
         idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
     if IS_ERR(idev):
@@ -110,7 +119,8 @@ async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
 
 async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
     """``vfio_iommufd_physical_attach_ioas()``: replace if attached, else attach."""
-    assert pdev.idev is not None, "attach before bind"
+    if pdev.idev is None:
+        return OpResult(-errno.EINVAL)
     pt = [pt_id]
     if pdev.attached:
         with operation("iommufd_device_replace"):
@@ -126,7 +136,8 @@ async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
 
 async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
     """``iommufd_device_replace()`` called directly (-EINVAL if the group is not attached)."""
-    assert pdev.idev is not None, "replace before bind"
+    if pdev.idev is None:
+        return OpResult(-errno.EINVAL)
     pt = [pt_id]
     with operation("iommufd_device_replace"):
         rc = await device.iommufd_device_replace(pdev.idev, pt)
@@ -135,7 +146,8 @@ async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
 
 async def device_detach(pdev: PhysDevice) -> OpResult:
     """``vfio_iommufd_physical_detach_ioas()``: detach only an attached device."""
-    assert pdev.idev is not None, "detach before bind"
+    if pdev.idev is None:
+        return OpResult(-errno.EINVAL)
     if pdev.attached:
         with operation("iommufd_device_detach"):
             await device.iommufd_device_detach(pdev.idev)
@@ -145,7 +157,8 @@ async def device_detach(pdev: PhysDevice) -> OpResult:
 
 async def device_unbind(pdev: PhysDevice) -> OpResult:
     """``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
-    assert pdev.idev is not None, "unbind before bind"
+    if pdev.idev is None:
+        return OpResult(0)
     with operation("iommufd_device_unbind"):
         if pdev.attached:
             await device.iommufd_device_detach(pdev.idev)

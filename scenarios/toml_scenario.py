@@ -18,8 +18,9 @@ The format (every key but ``name``, ``description`` and ``actors`` is optional):
     "idev1" = [ { op = "replace", device = "dev1", pt = "M", expect = ["ok", "ENOENT"] } ]
 
 Each operation is a table with ``op``, its parameters and ``expect``: ``"ok"``, an errno name
-(``"EBUSY"``) or a list of them; the default is ``"ok"``. A result outside ``expect`` is a
-finding. Operations and parameters are listed in `scenarios.spec.OPERATIONS`; ``as`` names
+(``"EBUSY"``) or a list of them, or ``"any"`` (whatever the kernel function returns, as in
+generated scenarios); the default is ``"ok"``. A result outside ``expect`` is a finding.
+Operations and parameters are listed in `scenarios.spec.OPERATIONS`; ``as`` names
 what an operation returns (``mock_domain`` also names ``<as>.hwpt`` and ``<as>.idev``), and a
 device's name stands for its idev id once it is bound.
 
@@ -72,7 +73,9 @@ class _Checker:
             raise self.fail(key, f"must be a table, not {value!r}")
         return value
 
-    def accept(self, value: object, key: str) -> frozenset[int]:
+    def accept(self, value: object, key: str) -> frozenset[int] | None:
+        if value == "any":
+            return None
         items = value if isinstance(value, list) else [value]
         if not items:
             raise self.fail(key, "accepts nothing")
@@ -83,7 +86,9 @@ class _Checker:
             elif isinstance(item, str) and item in errno.__dict__ and item.startswith("E"):
                 out.add(-getattr(errno, item))
             else:
-                raise self.fail(key, f'{item!r} is neither "ok" nor an errno name (EBUSY...)')
+                raise self.fail(
+                    key, f'{item!r} is neither "ok", "any" nor an errno name (EBUSY...)'
+                )
         return frozenset(out)
 
 

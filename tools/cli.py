@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 
 import scenarios
-from scenarios import variants
+from scenarios import generate, variants
 from scenarios.registry import Scenario
 from scheduler import (
     ExploreResult,
@@ -35,6 +35,7 @@ from scheduler.checkpoint import CheckpointError
 from scheduler.minimize import minimize, preemptions
 from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
+from tools import fuzz as fuzzing
 from tools import lockgraph, lockorder, report
 from tools.swimlane import render, use_colour
 
@@ -589,6 +590,147 @@ def minimize_command(schedule: str, as_json: bool) -> None:
         click.echo(f"{parsed.scenario}: {before} preemptions -> {after}")
         click.echo(f"minimized: lockstep replay {small}")
     sys.exit(EXIT_FINDINGS)
+
+
+@main.command("fuzz")
+@click.option(
+    "--max-time",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to fuzz for (a finding being shrunk is finished first, up to 2 minutes).",
+)
+@click.option(
+    "--scenarios",
+    "max_scenarios",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after drawing this many scenarios.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the search.")
+@click.option(
+    "--faults",
+    is_flag=True,
+    help="Draw, with each scenario, the fault point that fails (fail_nth).",
+)
+@click.option(
+    "--variant",
+    default=None,
+    metavar="NAME",
+    help="Fuzz the model with a historical bug switched on (see `lockstep list`).",
+)
+@click.option(
+    "--budget",
+    type=click.IntRange(min=1),
+    default=fuzzing.DEFAULT_BUDGET,
+    show_default=True,
+    help="dfs executions per scenario (then as many random walks if dfs did not exhaust).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=fuzzing.DEFAULT_OUT,
+    show_default=True,
+    help="Folder of found scenarios: written here, and replayed first by the next fuzz.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
+def fuzz_command(
+    max_time: float,
+    max_scenarios: int | None,
+    seed: int,
+    faults: bool,
+    variant: str | None,
+    budget: int,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """Draw scenarios from the model's operations, explore each, and shrink every new
+    finding to a small scenario file in OUT with its replay line."""
+    if variant is not None:
+        try:
+            variants.get(variant)
+        except KeyError as exc:
+            raise BadInput(exc.args[0]) from None
+    terminal = sys.stderr.isatty() and not as_json
+
+    def saved(entry: fuzzing.Saved) -> None:
+        if not as_json:
+            state = "reproduces" if entry.reproduces else "FIXED: no longer reproduces"
+            click.echo(f"saved {entry.path}: {fuzzing.describe(entry.signature)}: {state}")
+
+    def found(entry: fuzzing.Found) -> None:
+        if as_json:
+            return
+        if terminal:
+            click.echo("\r\033[K", nl=False, err=True)
+        actors, ops, objects, setup = generate.size(entry.spec)
+        click.echo(
+            f"found {fuzzing.describe(entry.signature)}\n"
+            f"  after {entry.found_after:.1f} s ({entry.scenarios} scenarios), shrunk in "
+            f"{entry.shrink_seconds:.1f} s to {actors} actors, {ops} operations, "
+            f"{objects} objects, {setup} setup steps\n"
+            f"  {entry.path}\n  {entry.explore_command}"
+            + (f"\n  lockstep replay '{entry.replay}'" if entry.replay else "")
+        )
+
+    started = time.monotonic()
+
+    def progress(scenarios: int, executions: int, findings: int) -> None:
+        if terminal:
+            rate = executions / max(time.monotonic() - started, 1e-9)
+            click.echo(
+                f"\r\033[K{scenarios} scenarios, {rate:,.0f} executions/s, {findings} found",
+                nl=False,
+                err=True,
+            )
+
+    campaign = fuzzing.Campaign(
+        seed=seed,
+        max_time=max_time,
+        max_scenarios=max_scenarios,
+        faults=faults,
+        variant=variant,
+        budget=budget,
+        out=out,
+        on_saved=saved,
+        on_found=found,
+        on_progress=progress,
+    )
+    interrupted = False
+    try:
+        campaign.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    if terminal:
+        click.echo("\r\033[K", nl=False, err=True)
+    reproduced = [s for s in campaign.saved if s.reproduces]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "variant": variant,
+                    "faults": faults,
+                    "scenarios": campaign.scenarios,
+                    "executions": campaign.executions,
+                    "seconds": round(time.monotonic() - started, 1),
+                    "interrupted": interrupted,
+                    "saved": [s.to_json() for s in campaign.saved],
+                    "found": [f.to_json() for f in campaign.found],
+                },
+                indent=2,
+            )
+        )
+    else:
+        click.echo(
+            f"fuzz --seed {seed}: {campaign.scenarios} scenarios, {campaign.executions:,} "
+            f"executions in {time.monotonic() - started:.0f} s; {len(campaign.found)} new "
+            f"findings, {len(reproduced)} of {len(campaign.saved)} saved ones reproduce"
+            + (" (interrupted)" if interrupted else "")
+        )
+    if interrupted:
+        sys.exit(130)
+    sys.exit(EXIT_FINDINGS if campaign.found or reproduced else EXIT_CLEAN)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,250 @@
+"""Generated scenarios: a Hypothesis strategy that draws a whole `Spec`, and its TOML text.
+
+A generated scenario has the shape of a Lincheck scenario: objects (IOASes, iommu groups of
+1 to 3 devices, pages mapped), a sequential setup that binds and attaches some devices and may
+allocate a hwpt, then 2 to 3 actors of 1 to 4 operations each, drawn from the model's own
+vocabulary (`scenarios.spec.OPERATIONS`). There is no post part: the end check
+(`actors.invariants`) runs after every execution instead.
+
+Parameters are typed resources, as syzkaller types its ioctls: a device parameter names a
+device the actor drives (each device is driven by one actor, as VFIO serializes the calls on
+one device with ``dev_set->lock``, which the model does not have; two devices of one group
+are still driven concurrently); an id names an IOAS, a hwpt, a device (its idev id once bound) or a
+selftest device that the objects, the setup or an earlier operation made, in this actor or
+another. That is how ids cross actors: one actor destroys or replaces what another uses. A
+name whose operation failed or has not run yet stands for id 0, a stale id; an invalid id
+(`INVALID_ID`) is drawn too, at a lower rate. Every operation accepts any result
+(``expect = "any"``): what is wrong is a runtime finding or a broken end invariant.
+
+Drawing the whole scenario in one strategy, rather than with a stateful machine (which is
+sequential), gives Hypothesis's shrinking, seeds and database to `tools.fuzz` for free. The
+spec is valid by construction: every name it uses is declared or bound in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from hypothesis import strategies as st
+
+from scenarios.spec import Op, Spec
+
+#: An id no object ever has (the kernel's ids start at 1 and this model makes few).
+INVALID_ID = 999
+#: Actor operations, repeated for weight: attach, replace, detach and destroy are where the
+#: races of the series live.
+_ACTOR_OPS = (
+    "attach",
+    "attach",
+    "replace",
+    "replace",
+    "detach",
+    "detach",
+    "destroy",
+    "destroy",
+    "hwpt_alloc",
+    "hwpt_alloc",
+    "bind",
+    "unbind",
+    "map",
+    "unmap",
+    "ioas_alloc",
+    "claim_dma_owner",
+    "release_dma_owner",
+    "mock_domain",
+    "mock_domain_replace",
+)
+
+
+class _Names:
+    """What a scenario being drawn has named so far, by kind."""
+
+    def __init__(self, ioas: tuple[str, ...], devices: tuple[str, ...]) -> None:
+        self.ioas = list(ioas)
+        self.devices = list(devices)
+        self.hwpts: list[str] = []
+        self.stdevs: list[str] = []
+        self.count = 0
+
+    def fresh(self, prefix: str) -> str:
+        self.count += 1
+        return f"{prefix}{self.count}"
+
+
+def _ref(draw: st.DrawFn, names: list[str]) -> str | int:
+    """A name from ``names``, or now and then an id that names nothing."""
+    if not names or draw(st.integers(0, 9)) == 9:
+        return INVALID_ID
+    return draw(st.sampled_from(names))
+
+
+_DEVICE_OPS = frozenset(
+    {"attach", "replace", "detach", "bind", "unbind", "claim_dma_owner", "release_dma_owner"}
+)
+
+
+def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None:
+    """One operation of ``kind`` with typed parameters, driving only the devices ``mine``;
+    None if nothing it needs exists."""
+    if kind in _DEVICE_OPS and not mine:
+        return None
+    device = draw(st.sampled_from(mine)) if kind in _DEVICE_OPS else ""
+    pts = names.ioas + names.hwpts
+    params: dict[str, str | int]
+    match kind:
+        case "attach" | "replace":
+            params = {"device": device, "pt": _ref(draw, pts)}
+        case "detach" | "bind" | "unbind" | "claim_dma_owner" | "release_dma_owner":
+            params = {"device": device}
+        case "destroy":
+            ids = pts + names.devices + names.stdevs
+            params = {"id": _ref(draw, ids)}
+        case "hwpt_alloc":
+            dev_ids = names.devices + [f"{s}.idev" for s in names.stdevs]
+            params = {"dev_id": _ref(draw, dev_ids), "pt": _ref(draw, names.ioas)}
+            params["as"] = names.fresh("hwpt")
+            names.hwpts.append(str(params["as"]))
+        case "map":
+            params = {"ioas": _ref(draw, names.ioas)}
+        case "unmap":
+            params = {"ioas": _ref(draw, names.ioas)}
+        case "ioas_alloc":
+            params = {"as": names.fresh("new-ioas")}
+            names.ioas.append(str(params["as"]))
+        case "mock_domain":
+            stdev = names.fresh("mock")
+            params = {"pt": _ref(draw, pts), "as": stdev}
+            names.stdevs.append(stdev)
+            names.hwpts.append(f"{stdev}.hwpt")
+        case "mock_domain_replace":
+            if not names.stdevs:
+                return None
+            params = {"stdev": draw(st.sampled_from(names.stdevs)), "pt": _ref(draw, pts)}
+        case _:
+            raise AssertionError(kind)
+    return Op(kind, params, None)
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> Spec:
+    """A whole iommufd scenario (see the module note)."""
+    ioas = ("ioas1", "ioas2")[: draw(st.integers(1, 2))]
+    first = draw(st.integers(1, 3))
+    groups = {"group0": tuple(f"dev{i}" for i in range(1, first + 1))}
+    if first < 3 and draw(st.booleans()):
+        more = draw(st.integers(1, 3 - first))
+        groups["group1"] = tuple(f"dev{i}" for i in range(first + 1, first + more + 1))
+    devices = tuple(d for devs in groups.values() for d in devs)
+    maps = {name: 1 for name in ioas if draw(st.booleans())}
+    names = _Names(ioas, devices)
+
+    setup: list[Op] = []
+    for device in devices:
+        state = draw(st.sampled_from(("bound", "attached", "unbound")))
+        if state == "unbound":
+            continue
+        setup.append(Op("bind", {"device": device}, None))
+        if state == "attached":
+            pt = draw(st.sampled_from(ioas))
+            setup.append(Op("attach", {"device": device, "pt": pt}, None))
+    if draw(st.integers(0, 3)) == 0:
+        hwpt = names.fresh("hwpt")
+        dev = draw(st.sampled_from(devices))
+        pt = draw(st.sampled_from(ioas))
+        setup.append(Op("hwpt_alloc", {"dev_id": dev, "pt": pt, "as": hwpt}, None))
+        names.hwpts.append(hwpt)
+
+    count = draw(st.integers(2, 3))
+    owner = {device: draw(st.integers(1, count)) for device in devices}
+    actors: dict[str, tuple[Op, ...]] = {}
+    for index in range(1, count + 1):
+        mine = [device for device in devices if owner[device] == index]
+        script: list[Op] = []
+        for _ in range(draw(st.integers(1, 4))):
+            op = _op(draw, draw(st.sampled_from(_ACTOR_OPS)), names, mine)
+            if op is not None:
+                script.append(op)
+        if script:
+            actors[f"t{index}"] = tuple(script)
+    for filler in ("t1", "t2"):
+        if len(actors) < 2:
+            actors.setdefault(filler, (Op("map", {"ioas": ioas[0]}, None),))
+    spec = Spec("generated", "", ioas, groups, maps, tuple(setup), actors)
+    return _named(spec)
+
+
+def _named(spec: Spec) -> Spec:
+    """``spec`` named after its content, so that equal scenarios have equal names."""
+    digest = hashlib.sha256(dump(spec).encode()).hexdigest()[:10]
+    return Spec(
+        f"generated-{digest}",
+        describe(spec),
+        spec.ioas,
+        spec.groups,
+        spec.maps,
+        spec.setup,
+        spec.actors,
+    )
+
+
+def describe(spec: Spec) -> str:
+    """One line: who does what."""
+    parts = [
+        f"{who}: " + ", ".join(op.describe() for op in ops) for who, ops in spec.actors.items()
+    ]
+    return "Generated by lockstep fuzz. " + "; ".join(parts)
+
+
+def size(spec: Spec) -> tuple[int, int, int, int]:
+    """How big a scenario is, in the order shrinking reduces it: actors, operations,
+    objects, setup steps."""
+    ops = sum(len(script) for script in spec.actors.values())
+    objects = len(spec.ioas) + sum(len(d) for d in spec.groups.values()) + len(spec.maps)
+    return (len(spec.actors), ops, objects, len(spec.setup))
+
+
+def _value(value: object) -> str:
+    return json.dumps(value)
+
+
+def _op_table(op: Op) -> str:
+    fields = [f"op = {_value(op.op)}"]
+    fields += [f"{key} = {_value(value)}" for key, value in op.params.items()]
+    if op.accept is None:
+        fields.append('expect = "any"')
+    else:
+        from scenarios.spec import errno_name
+
+        fields.append(f"expect = {_value(sorted(errno_name(rc) for rc in op.accept))}")
+    return "{ " + ", ".join(fields) + " }"
+
+
+def dump(spec: Spec, header: str = "") -> str:
+    """``spec`` as a scenario file (`scenarios.toml_scenario`), after ``header`` (comment
+    lines)."""
+    lines = [header] if header else []
+    lines.append(f"name = {_value(spec.name)}")
+    lines.append(f"description = {_value(spec.description)}")
+    lines.append("")
+    lines.append("[objects]")
+    lines.append(f"ioas = {_value(list(spec.ioas))}")
+    if spec.maps:
+        maps = ", ".join(f"{name} = {pages}" for name, pages in spec.maps.items())
+        lines.append(f"maps = {{ {maps} }}")
+    groups = ", ".join(f"{g} = {_value(list(devs))}" for g, devs in spec.groups.items())
+    lines.append(f"groups = {{ {groups} }}")
+    for op in spec.setup:
+        lines.append("")
+        lines.append("[[setup]]")
+        lines.append(f"op = {_value(op.op)}")
+        lines += [f"{key} = {_value(value)}" for key, value in op.params.items()]
+        if op.accept is None:
+            lines.append('expect = "any"')
+    lines.append("")
+    lines.append("[actors]")
+    for who, script in spec.actors.items():
+        lines.append(f"{_value(who)} = [")
+        lines += [f"    {_op_table(op)}," for op in script]
+        lines.append("]")
+    return "\n".join(lines) + "\n"

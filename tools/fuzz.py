@@ -1,0 +1,397 @@
+"""``lockstep fuzz``: races nobody wrote a scenario for.
+
+Design note. Each round draws scenarios (`scenarios.generate.specs`) with Hypothesis until
+one shows a finding whose signature (`signature`) is new, then shrinks that scenario while
+it still shows that signature, and writes the smallest one as a scenario file with the
+finding's replay line beside it. Hypothesis does the drawing and the shrinking (`find`, with
+a seed per round), so the search is a function of ``--seed``.
+
+The verdict on a scenario (`Verdict`) is a function of the scenario and the budget alone,
+so that shrinking works: dfs for ``budget`` executions, and if that did not exhaust, seeded
+random walks for as many again, the seed taken from the scenario's text. What counts is
+every runtime finding (deadlock, lockdep reports, held-at-return, exceptions, WARN/BUG,
+use-after-free) and the end invariants (`actors.invariants`: refcounts balanced, nothing
+attached to a destroyed object, reserved regions consistent, every lock released). Each
+operation accepts any result the kernel function may return; results are not compared
+across actors (no linearizability check).
+
+The output folder is the failure database: a later ``fuzz`` replays every scenario file in
+it first, and says which still reproduce and which are fixed. Findings are deduplicated by
+signature across scenarios and runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample, Unsatisfiable
+
+from actors.variant import MERGED, Variant
+from scenarios import generate, toml_scenario, variants
+from scenarios.spec import Spec, build_program
+from scheduler import Finding, explore
+from scheduler.events import FINDING_KINDS
+
+Signature = tuple[str, tuple[str, ...], str]
+#: Where found scenarios go unless ``--out`` says otherwise.
+DEFAULT_OUT = Path(".lockstep/findings")
+#: Executions of dfs per scenario (and of random walks after it, if dfs did not exhaust).
+DEFAULT_BUDGET = 200
+#: Seconds a round may spend shrinking one finding.
+SHRINK_SECONDS = 120.0
+_SITE = re.compile(r" \([\w./-]+:\d+\)")
+_NUMBER = re.compile(r"\d+")
+_LIST = re.compile(r"\[[^\]]*\]")
+
+
+def signature(finding: Finding) -> Signature:
+    """What identifies a finding across scenarios and runs: its kind, lock classes, and the
+    model site or invariant that fired, with object numbers and line numbers left out."""
+    parts = [str(part) for part in finding.key[1:]]
+    if finding.kind == "invariant" and parts:
+        parts = [parts[0].split("; ")[0]]
+    text = " | ".join(_NUMBER.sub("N", _LIST.sub("[...]", _SITE.sub("", p))) for p in parts)
+    return (finding.kind, tuple(sorted(finding.classes)), text)
+
+
+def describe(sig: Signature) -> str:
+    kind, classes, site = sig
+    return f"{kind} {', '.join(classes)} {site}".replace("  ", " ").strip()
+
+
+def _rank(sig: Signature) -> tuple[int, Signature]:
+    kind = sig[0]
+    return (FINDING_KINDS.index(kind) if kind in FINDING_KINDS else len(FINDING_KINDS), sig)
+
+
+@attrs.frozen
+class Verdict:
+    """What exploring one scenario within the budget showed."""
+
+    findings: dict[Signature, Finding]
+    executions: int
+    exhausted: bool
+
+
+def verdict(
+    spec: Spec, *, budget: int, variant: Variant = MERGED, fail_nth: int | None = None
+) -> Verdict:
+    """Explore ``spec``: dfs for ``budget`` executions, then random walks as many again
+    (seeded by the scenario's text) if dfs did not exhaust."""
+    program = build_program(spec, variant=variant)
+    found: dict[Signature, Finding] = {}
+    first = explore(program, executions=budget, scenario=spec.name, fail_nth=fail_nth)
+    runs = [first]
+    if not first.exhausted:
+        seed = int(hashlib.sha256(generate.dump(spec).encode()).hexdigest()[:8], 16)
+        runs.append(
+            explore(
+                program,
+                strategy="random",
+                executions=budget,
+                seed=seed,
+                scenario=spec.name,
+                fail_nth=fail_nth,
+            )
+        )
+    for result in runs:
+        for f in result.findings:
+            found.setdefault(signature(f), f)
+    return Verdict(found, sum(r.executions for r in runs), first.exhausted)
+
+
+@attrs.define
+class Found:
+    """A finding of the campaign, shrunk: the scenario file that shows it."""
+
+    signature: Signature
+    spec: Spec
+    path: Path
+    replay: str
+    explore_command: str
+    #: other signatures the same scenario shows (reported with it, not shrunk again)
+    also: list[Signature]
+    scenarios: int
+    found_after: float
+    shrink_seconds: float
+    fail_nth: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "signature": list(self.signature),
+            "also": [list(s) for s in self.also],
+            "file": str(self.path),
+            "replay": self.replay,
+            "explore": self.explore_command,
+            "size": dict(
+                zip(
+                    ("actors", "operations", "objects", "setup"),
+                    generate.size(self.spec),
+                    strict=True,
+                )
+            ),
+            "scenarios": self.scenarios,
+            "found_after_s": round(self.found_after, 1),
+            "shrink_s": round(self.shrink_seconds, 1),
+            "fail_nth": self.fail_nth,
+        }
+
+
+@attrs.define
+class Saved:
+    """A scenario file of an earlier run, replayed first."""
+
+    path: Path
+    signature: Signature
+    reproduces: bool
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "file": str(self.path),
+            "signature": list(self.signature),
+            "reproduces": self.reproduces,
+        }
+
+
+@attrs.define
+class Campaign:
+    """One ``lockstep fuzz`` run (see the module note)."""
+
+    seed: int = 0
+    max_time: float = 60.0
+    max_scenarios: int | None = None
+    faults: bool = False
+    variant: str | None = None
+    budget: int = DEFAULT_BUDGET
+    out: Path = DEFAULT_OUT
+    shrink_seconds: float = SHRINK_SECONDS
+    #: called with each saved file replayed and each new finding, as they come
+    on_saved: Callable[[Saved], None] | None = None
+    on_found: Callable[[Found], None] | None = None
+    on_progress: Callable[[int, int, int], None] | None = None
+    scenarios: int = 0
+    executions: int = 0
+    known: set[Signature] = attrs.field(factory=set)
+    saved: list[Saved] = attrs.field(factory=list)
+    found: list[Found] = attrs.field(factory=list)
+    _cache: dict[tuple[str, int | None], Verdict] = attrs.field(factory=dict)
+    _start: float = 0.0
+
+    @property
+    def flags(self) -> Variant:
+        return variants.get(self.variant).flags if self.variant else MERGED
+
+    def run(self) -> None:
+        self._start = time.monotonic()
+        self.replay_saved()
+        round_ = 0
+        while not self._out_of_time() and not self._out_of_scenarios():
+            if not self._round(round_):
+                break
+            round_ += 1
+
+    # -- the database -----------------------------------------------------------------
+
+    def replay_saved(self) -> None:
+        """Explore every scenario file of the output folder for this variant: does its
+        finding still reproduce?"""
+        if not self.out.is_dir():
+            return
+        for path in sorted(self.out.glob("*.toml")):
+            meta = read_meta(path)
+            if meta is None or meta.get("variant") != self.variant:
+                continue
+            sig = tuple(meta["signature"])  # type: ignore[arg-type]
+            sig = (str(sig[0]), tuple(sig[1]), str(sig[2]))
+            spec = toml_scenario.load_spec(path)
+            shown = self._verdict(spec, meta.get("fail_nth"))  # type: ignore[arg-type]
+            saved = Saved(path, sig, sig in shown.findings)
+            self.known.add(sig)
+            self.known.update(shown.findings)
+            self.saved.append(saved)
+            if self.on_saved is not None:
+                self.on_saved(saved)
+
+    # -- rounds -----------------------------------------------------------------------
+
+    def _round(self, round_: int) -> bool:
+        """Draw until a scenario shows a new signature, shrink it, write it. False when
+        the time or the scenarios ran out first."""
+        target: list[tuple[Signature, int | None]] = []
+        found_at = [0.0, 0]
+        shrink_until = [0.0]
+
+        def shows_new(drawn: tuple[Spec, int | None]) -> bool:
+            spec, fail_nth = drawn
+            if target:
+                key = (self._text(spec), fail_nth)
+                if time.monotonic() > shrink_until[0] and key not in self._cache:
+                    return False
+                return target[0][0] in self._verdict(spec, fail_nth).findings
+            if self._out_of_time() or self._out_of_scenarios():
+                raise _Stop
+            self.scenarios += 1
+            shown = self._verdict(spec, fail_nth)
+            self.executions += shown.executions
+            if self.on_progress is not None:
+                self.on_progress(self.scenarios, self.executions, len(self.found))
+            new = sorted((s for s in shown.findings if s not in self.known), key=_rank)
+            if not new:
+                return False
+            target.append((new[0], fail_nth))
+            found_at[:] = [time.monotonic() - self._start, self.scenarios]
+            shrink_until[0] = time.monotonic() + self.shrink_seconds
+            return True
+
+        strategy = generate.specs()
+        drawn = (
+            strategy.flatmap(lambda spec: _with_fault(spec))
+            if self.faults
+            else strategy.map(lambda spec: (spec, None))
+        )
+        try:
+            spec, fail_nth = find(
+                drawn,
+                shows_new,
+                settings=settings(
+                    database=None,
+                    max_examples=10**9,
+                    deadline=None,
+                    phases=[Phase.generate, Phase.shrink],
+                    suppress_health_check=list(HealthCheck),
+                ),
+                random=random.Random(f"{self.seed}/{round_}"),
+            )
+        except (_Stop, NoSuchExample, Unsatisfiable):
+            return False
+        sig = target[0][0]
+        shrink = time.monotonic() - self._start - found_at[0]
+        self._write(sig, spec, fail_nth, found_at, shrink)
+        return True
+
+    def _write(
+        self,
+        sig: Signature,
+        spec: Spec,
+        fail_nth: int | None,
+        found_at: list[float],
+        shrink: float,
+    ) -> None:
+        shown = self._verdict(spec, fail_nth)
+        also = sorted((s for s in shown.findings if s != sig and s not in self.known), key=_rank)
+        self.known.add(sig)
+        self.known.update(also)
+        self.out.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(repr(sig).encode()).hexdigest()[:8]
+        path = self.out / f"{sig[0]}-{digest}.toml"
+        command = f"lockstep explore {path}"
+        command += " --faults" if fail_nth is not None else ""
+        command += f" --variant {self.variant}" if self.variant else ""
+        meta = {"signature": sig, "variant": self.variant, "fail_nth": fail_nth}
+        lines = [
+            f"# Found by lockstep fuzz --seed {self.seed}: {describe(sig)}",
+            *(f"# also: {describe(s)}" for s in also),
+            f"# {command}",
+        ]
+        tail = "# lockstep-fuzz: " + json.dumps(meta)
+        path.write_text(generate.dump(spec, "\n".join([*lines, tail])), encoding="utf-8")
+        replay_line = self._replay_line(path, sig, fail_nth)
+        if replay_line:
+            lines.append(f"# lockstep replay '{replay_line}'")
+            path.write_text(generate.dump(spec, "\n".join([*lines, tail])), encoding="utf-8")
+        found = Found(
+            sig,
+            spec,
+            path,
+            replay_line,
+            command,
+            also,
+            int(found_at[1]),
+            found_at[0],
+            shrink,
+            fail_nth,
+        )
+        self.found.append(found)
+        if self.on_found is not None:
+            self.on_found(found)
+
+    def _replay_line(self, path: Path, sig: Signature, fail_nth: int | None) -> str:
+        """The replay line of ``sig`` in the written file, as ``lockstep explore`` names
+        it (by its path), so that ``lockstep replay`` runs it."""
+        scenario = toml_scenario.load(path)
+        program = (
+            scenario.with_variant(self.flags)
+            if self.variant and scenario.with_variant is not None
+            else scenario.program
+        )
+        options = [("variant", self.variant)] if self.variant else []
+        for strategy in ("dfs", "random"):
+            result = explore(
+                program,
+                strategy=strategy,
+                executions=self.budget,
+                seed=self._seed_of(path),
+                scenario=str(path),
+                options=options,
+                fail_nth=fail_nth,
+            )
+            for f in result.findings:
+                if signature(f) == sig:
+                    return f.schedule
+        return ""
+
+    def _seed_of(self, path: Path) -> int:
+        spec = toml_scenario.load_spec(path)
+        return int(hashlib.sha256(generate.dump(spec).encode()).hexdigest()[:8], 16)
+
+    def _verdict(self, spec: Spec, fail_nth: int | None) -> Verdict:
+        key = (self._text(spec), fail_nth)
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = verdict(spec, budget=self.budget, variant=self.flags, fail_nth=fail_nth)
+            self._cache[key] = cached
+        return cached
+
+    @staticmethod
+    def _text(spec: Spec) -> str:
+        return generate.dump(attrs.evolve(spec, name="x", description="x"))
+
+    def _out_of_time(self) -> bool:
+        return time.monotonic() - self._start > self.max_time
+
+    def _out_of_scenarios(self) -> bool:
+        return self.max_scenarios is not None and self.scenarios >= self.max_scenarios
+
+
+class _Stop(Exception):
+    """The campaign's time or scenario count ran out while drawing."""
+
+
+def _with_fault(spec: Spec) -> st.SearchStrategy[tuple[Spec, int | None]]:
+    """``spec`` with the fault point to fail (fail_nth), drawn with it."""
+    return st.integers(1, 12).map(lambda n: (spec, n))
+
+
+def read_meta(path: Path) -> dict[str, object] | None:
+    """The ``# lockstep-fuzz:`` line of a scenario file fuzz wrote, or None."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith("# lockstep-fuzz: "):
+            try:
+                meta = json.loads(line.removeprefix("# lockstep-fuzz: "))
+            except json.JSONDecodeError:
+                return None
+            return meta if isinstance(meta, dict) and "signature" in meta else None
+    return None
