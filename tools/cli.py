@@ -633,6 +633,7 @@ def minimize_command(schedule: str, as_json: bool) -> None:
     show_default=True,
     help="Folder of found scenarios: written here, and replayed first by the next fuzz.",
 )
+@click.option("-x", "--stop-on-first", is_flag=True, help="Stop once one new finding is written.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def fuzz_command(
     max_time: float,
@@ -642,6 +643,7 @@ def fuzz_command(
     variant: str | None,
     budget: int,
     out: Path,
+    stop_on_first: bool,
     as_json: bool,
 ) -> None:
     """Draw scenarios from the model's operations, explore each, and shrink every new
@@ -692,6 +694,7 @@ def fuzz_command(
         variant=variant,
         budget=budget,
         out=out,
+        stop_on_first=stop_on_first,
         on_saved=saved,
         on_found=found,
         on_progress=progress,

@@ -174,6 +174,8 @@ class Campaign:
     budget: int = DEFAULT_BUDGET
     out: Path = DEFAULT_OUT
     shrink_seconds: float = SHRINK_SECONDS
+    #: stop once one new finding is written
+    stop_on_first: bool = False
     #: called with each saved file replayed and each new finding, as they come
     on_saved: Callable[[Saved], None] | None = None
     on_found: Callable[[Found], None] | None = None
@@ -195,7 +197,7 @@ class Campaign:
         self.replay_saved()
         round_ = 0
         while not self._out_of_time() and not self._out_of_scenarios():
-            if not self._round(round_):
+            if not self._round(round_) or (self.stop_on_first and self.found):
                 break
             round_ += 1
 

@@ -13,6 +13,9 @@ any project that installs iommufd-lockstep has it; do not also list it in a conf
     def test_lock_order_did_not_change(lockstep):
         lockstep.assert_lockorder("lockorder.manifest", "selftest-device", faults=True)
 
+    def test_generated_scenarios_are_clean(lockstep):
+        lockstep.fuzz(max_time=60, seed=0)          # lockstep fuzz, failing on a finding
+
 A target is a registered scenario name, a scenario file (``*.toml``) or a program callable.
 On a finding the assertion message is each finding's report, its replay line and the
 swimlane of its execution; on a new lock-order edge, the edge and where it was taken.
@@ -135,6 +138,8 @@ class Lockstep:
     strategy: str | None = None
     executions: int | None = None
     seed: int | None = None
+    #: a folder of the test's own, for what fuzz writes
+    tmp: Path = Path(".lockstep")
 
     def explore(
         self,
@@ -170,6 +175,40 @@ class Lockstep:
             raise AssertionError(_outside_trio(lambda: report(result, program)))
         return result
 
+    def fuzz(
+        self,
+        *,
+        max_time: float = 60.0,
+        seed: int = 0,
+        faults: bool = False,
+        variant: str | None = None,
+        out: str | Path | None = None,
+    ) -> None:
+        """Run ``lockstep fuzz`` and fail with each shrunk scenario file and its replay
+        line if it finds anything (or a saved finding in ``out`` still reproduces)."""
+        __tracebackhide__ = True
+        from tools import fuzz
+
+        folder = Path(out) if out is not None else Path(self.tmp) / "lockstep-findings"
+        campaign = fuzz.Campaign(
+            seed=seed,
+            max_time=max_time,
+            faults=faults,
+            variant=variant,
+            out=folder,
+            stop_on_first=True,
+        )
+        _outside_trio(campaign.run)
+        failures = [(f.path, f.replay) for f in campaign.found]
+        failures += [(s.path, "") for s in campaign.saved if s.reproduces]
+        if failures:
+            lines = [f"lockstep fuzz --seed {seed}: {len(failures)} finding(s)"]
+            for path, replay_line in failures:
+                lines += ["", f"--- {path}", path.read_text(encoding="utf-8").rstrip()]
+                if replay_line:
+                    lines.append(f"replay: lockstep replay '{replay_line}'")
+            raise AssertionError("\n".join(lines))
+
     def assert_lockorder(self, manifest: str | Path, *targets: Target, **kwargs: Any) -> None:
         """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list."""
         __tracebackhide__ = True
@@ -195,6 +234,7 @@ def lockstep(request: pytest.FixtureRequest) -> Lockstep:
         strategy=config.getoption("--lockstep-strategy"),
         executions=config.getoption("--lockstep-executions"),
         seed=config.getoption("--lockstep-seed"),
+        tmp=request.getfixturevalue("tmp_path"),
     )
 
 
