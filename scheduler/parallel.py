@@ -116,7 +116,7 @@ def explore_parallel(
         raise ValueError("--jobs with dfs explores to exhaustion: no executions cap")
     options = tuple(options)
     merged = _Merged(load(name, variant), name, options, step_bound)
-    with _engine(jobs, dask_scheduler, engine) as running:
+    with open_engine(jobs, dask_scheduler, engine) as running:
         fail, most = 0, 0
         while fail <= most:
             nth = fail if faults else None
@@ -188,7 +188,9 @@ def _shares(
 
 
 @contextmanager
-def _engine(jobs: int, address: str | None, given: Engine | None) -> Iterator[Engine]:
+def open_engine(jobs: int, address: str | None, given: Engine | None = None) -> Iterator[Engine]:
+    """Where shared-out work runs: ``given``, or ``jobs`` forked processes here, or the Dask
+    cluster at ``address`` (its workers unless ``jobs`` says how many)."""
     if given is not None:
         yield given
         return

@@ -14,8 +14,9 @@ from scenarios import generate, variants
 from scenarios.spec import build_program
 from scenarios.toml_scenario import load, parse
 from scheduler import Finding, explore
+from scheduler.parallel import in_process
 from tools.cli import run
-from tools.fuzz import Campaign, read_meta, signature
+from tools.fuzz import Campaign, fuzz_parallel, read_meta, signature
 
 #: The variant the campaign test fuzzes: the v6 11/19 bug (auto_get_domain unlocks
 #: ioas->mutex before finalizing its hwpt), caught as a broken end invariant.
@@ -76,7 +77,9 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     that file first (and says when a saved finding no longer reproduces)."""
     expected = variants.get(VARIANT)
     out = tmp_path / "findings"
-    campaign = Campaign(seed=0, max_time=60, variant=VARIANT, out=out, budget=100)
+    campaign = Campaign(
+        seed=0, max_time=45, variant=VARIANT, out=out, budget=100, shrink_seconds=20
+    )
     campaign.run()
     kinds = {f.signature[0] for f in campaign.found}
     assert expected.kind in kinds, [f.signature for f in campaign.found]
@@ -108,3 +111,23 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     assert states.pop("invariant-bogus.toml") is False
     assert states and all(states.values())
     assert report["scenarios"] == 0 and report["found"] == []
+
+
+def test_shares_merge_into_one_folder_by_signature(tmp_path):
+    """``--jobs``: each share searches with its own seed stream into its own folder; the
+    merge keeps one file per signature in the output folder, with its replay line pointing
+    there, and leaves no share folder behind."""
+    out = tmp_path / "findings"
+    campaign = Campaign(
+        seed=0, max_time=60, variant=VARIANT, out=out, stop_on_first=True, shrink_seconds=10
+    )
+    fuzz_parallel(campaign, 2, engine=in_process(2))
+    assert campaign.found
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == sorted(f.path.name for f in campaign.found)
+    signatures = [f.signature for f in campaign.found]
+    assert len(set(signatures)) == len(signatures)
+    for found in campaign.found:
+        assert found.path.parent == out
+        assert str(out) in found.replay and ".share-" not in found.path.read_text()
+        assert run(["replay", found.replay]) == 1

@@ -634,6 +634,20 @@ def minimize_command(schedule: str, as_json: bool) -> None:
     help="Folder of found scenarios: written here, and replayed first by the next fuzz.",
 )
 @click.option("-x", "--stop-on-first", is_flag=True, help="Stop once one new finding is written.")
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run this many independent searches in processes (each its own seed stream); "
+    "their findings are merged and deduplicated by signature when they end.",
+)
+@click.option(
+    "--dask-scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the searches on this Dask distributed cluster (tcp://host:port).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def fuzz_command(
     max_time: float,
@@ -644,6 +658,8 @@ def fuzz_command(
     budget: int,
     out: Path,
     stop_on_first: bool,
+    jobs: int,
+    dask_scheduler: str | None,
     as_json: bool,
 ) -> None:
     """Draw scenarios from the model's operations, explore each, and shrink every new
@@ -701,7 +717,10 @@ def fuzz_command(
     )
     interrupted = False
     try:
-        campaign.run()
+        if jobs > 1 or dask_scheduler is not None:
+            fuzzing.fuzz_parallel(campaign, jobs, dask_scheduler)
+        else:
+            campaign.run()
     except KeyboardInterrupt:
         interrupted = True
     if terminal:

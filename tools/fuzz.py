@@ -40,6 +40,7 @@ from scenarios import generate, toml_scenario, variants
 from scenarios.spec import Spec, build_program
 from scheduler import Finding, explore
 from scheduler.events import FINDING_KINDS
+from scheduler.parallel import Engine, open_engine
 
 Signature = tuple[str, tuple[str, ...], str]
 #: Where found scenarios go unless ``--out`` says otherwise.
@@ -176,6 +177,9 @@ class Campaign:
     shrink_seconds: float = SHRINK_SECONDS
     #: stop once one new finding is written
     stop_on_first: bool = False
+    #: this campaign's share of a parallel one (`fuzz_parallel`): its own search
+    worker: int = 0
+    workers: int = 1
     #: called with each saved file replayed and each new finding, as they come
     on_saved: Callable[[Saved], None] | None = None
     on_found: Callable[[Found], None] | None = None
@@ -195,6 +199,13 @@ class Campaign:
     def run(self) -> None:
         self._start = time.monotonic()
         self.replay_saved()
+        self.search()
+
+    def search(self) -> None:
+        """The rounds, until the time, the scenarios or (with ``stop_on_first``) the first
+        finding says stop."""
+        if not self._start:
+            self._start = time.monotonic()
         round_ = 0
         while not self._out_of_time() and not self._out_of_scenarios():
             if not self._round(round_) or (self.stop_on_first and self.found):
@@ -271,7 +282,11 @@ class Campaign:
                     phases=[Phase.generate, Phase.shrink],
                     suppress_health_check=list(HealthCheck),
                 ),
-                random=random.Random(f"{self.seed}/{round_}"),
+                random=random.Random(
+                    f"{self.seed}/{round_}"
+                    if self.workers == 1
+                    else f"{self.seed}/{self.worker}/{round_}"
+                ),
             )
         except (_Stop, NoSuchExample, Unsatisfiable):
             return False
@@ -372,6 +387,77 @@ class Campaign:
 
     def _out_of_scenarios(self) -> bool:
         return self.max_scenarios is not None and self.scenarios >= self.max_scenarios
+
+    def adopt(self, found: Found) -> bool:
+        """Take a share's finding into this campaign's folder, unless its signature is
+        known already (then its file is dropped); whether it was new."""
+        if found.signature in self.known:
+            found.path.unlink(missing_ok=True)
+            return False
+        self.known.add(found.signature)
+        self.known.update(found.also)
+        old, new = str(found.path), str(self.out / found.path.name)
+        text = found.path.read_text(encoding="utf-8").replace(old, new)
+        (self.out / found.path.name).write_text(text, encoding="utf-8")
+        found.path.unlink()
+        found.path = Path(new)
+        found.replay = found.replay.replace(old, new)
+        found.explore_command = found.explore_command.replace(old, new)
+        self.found.append(found)
+        if self.on_found is not None:
+            self.on_found(found)
+        return True
+
+
+def _share(
+    config: dict[str, object], worker: int, workers: int, known: list[Signature]
+) -> tuple[list[Found], int, int]:
+    """One process's share of a parallel campaign: its own search, into its own folder."""
+    out = Path(str(config["out"])) / f".share-{worker}"
+    campaign = Campaign(**{**config, "out": out}, worker=worker, workers=workers)  # type: ignore[arg-type]
+    campaign.known.update(known)
+    campaign.search()
+    return campaign.found, campaign.scenarios, campaign.executions
+
+
+def fuzz_parallel(
+    campaign: Campaign,
+    jobs: int,
+    dask_scheduler: str | None = None,
+    engine: Engine | None = None,
+) -> None:
+    """Run ``campaign`` as ``jobs`` independent searches (or one per Dask worker), each
+    with its own seed stream, after replaying the saved findings here. Shares are merged in
+    worker order, findings deduplicated by signature."""
+    campaign._start = time.monotonic()
+    campaign.replay_saved()
+    config = {
+        "seed": campaign.seed,
+        "max_time": campaign.max_time,
+        "max_scenarios": campaign.max_scenarios,
+        "faults": campaign.faults,
+        "variant": campaign.variant,
+        "budget": campaign.budget,
+        "out": str(campaign.out),
+        "shrink_seconds": campaign.shrink_seconds,
+        "stop_on_first": campaign.stop_on_first,
+    }
+    known = sorted(campaign.known)
+    campaign.out.mkdir(parents=True, exist_ok=True)
+    with open_engine(jobs, dask_scheduler, engine) as running:
+        futures = [
+            running.submit(_share, config, worker, running.workers, known)
+            for worker in range(running.workers)
+        ]
+        for worker, future in enumerate(futures):
+            found, scenarios, executions = future.result()  # type: ignore[misc]
+            campaign.scenarios += scenarios
+            campaign.executions += executions
+            for entry in found:
+                campaign.adopt(entry)
+            share = campaign.out / f".share-{worker}"
+            if share.is_dir() and not any(share.iterdir()):
+                share.rmdir()
 
 
 class _Stop(Exception):
