@@ -309,17 +309,20 @@ def bad_unlock_report(
     )
 
 
-def held_at_return_report(ex: Execution, actor: Actor, leaked: list[HeldLock]) -> RawFinding:
+def held_at_return_report(
+    ex: Execution, actor: Actor, operation: str, leaked: list[HeldLock]
+) -> RawFinding:
+    """``operation`` (the ioctl or entry point that returned) left ``leaked`` held."""
     classes = tuple(h.key for h in leaked)
     lines = _banner("WARNING: lock held when returning to user space!", 48)
-    lines += [f"{actor.name} is leaving {actor.operation} with locks still held!"]
+    lines += [f"{actor.name} is leaving {operation} with locks still held!"]
     lines += held_lines(actor)
     return RawFinding(
         "held-at-return",
         classes,
-        ("held-at-return", actor.operation, classes),
+        ("held-at-return", operation, classes),
         f"lock held when returning to user space: {', '.join(classes)} "
-        f"after {actor.operation} in {actor.name}",
+        f"after {operation} in {actor.name}",
         "\n".join(lines),
     )
 

@@ -666,14 +666,14 @@ class Execution:
 
     def operation_end(self, actor: Actor) -> None:
         """Leaving an operation with locks taken inside it: lock held when returning to user."""
-        _, depth = actor.operations.pop()
+        name, depth = actor.operations.pop()
         leaked = [h for h in actor.held[depth:] if not h.reported_at_return]
         if leaked:
             from scheduler.lockdep import held_at_return_report
 
             for held in leaked:
                 held.reported_at_return = True
-            self.add(held_at_return_report(self, actor, leaked))
+            self.add(held_at_return_report(self, actor, name, leaked))
 
     def _bad_unlock(self, actor: Actor, lock: _Lock, write: bool) -> None:
         from scheduler.lockdep import bad_unlock_report

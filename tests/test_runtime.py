@@ -206,7 +206,8 @@ def test_operations_report_locks_held_when_returning_to_user_space():
 
     result = explore(program, scenario="leak")
     assert [(f.kind, f.classes) for f in result.findings] == [("held-at-return", ("&ioas->mutex",))]
-    assert "IOMMU_HWPT_ALLOC" in result.findings[0].message
+    assert "a is leaving IOMMU_HWPT_ALLOC with locks still held!" in result.findings[0].message
+    assert result.findings[0].title.endswith("after IOMMU_HWPT_ALLOC in a")
 
 
 def test_might_sleep_under_a_spinlock():
