@@ -19,7 +19,7 @@ import attrs
 
 from actors.iommu_core import IommuDomain
 from actors.kernel import WARN_ON, kzalloc, may_fail
-from scheduler import LockClass, Mutex, RwSem, lockdep_assert_held
+from scheduler import LockClass, Mutex, RwSem, lockdep_assert_held, lockdep_assert_held_write
 from scheduler.access import shared
 
 DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
@@ -77,7 +77,7 @@ def iopt_init_table(name: str) -> IoPagetable:
 
 async def iopt_reserve_iova(iopt: IoPagetable, owner: Any) -> int:
     """``iopt_reserve_iova()``: allocates a reserved node (-ENOMEM)."""
-    lockdep_assert_held(iopt.iova_rwsem)
+    lockdep_assert_held_write(iopt.iova_rwsem)
     if not await kzalloc("iopt_reserve_iova"):
         return -errno.ENOMEM
     iopt.reserved[owner] = iopt.reserved.get(owner, 0) + 1
@@ -86,7 +86,7 @@ async def iopt_reserve_iova(iopt: IoPagetable, owner: Any) -> int:
 
 def __iopt_remove_reserved_iova(iopt: IoPagetable, owner: Any) -> None:
     """``__iopt_remove_reserved_iova()``: drop every range ``owner`` reserved."""
-    lockdep_assert_held(iopt.iova_rwsem)
+    lockdep_assert_held_write(iopt.iova_rwsem)
     iopt.reserved.pop(owner, None)
 
 

@@ -11,13 +11,16 @@ ids it hands back.
 A device's file is usable only once bound: ``vfio_device_fops_unl_ioctl()`` returns -EINVAL
 until ``df->access_granted`` is set, ``vfio_df_ioctl_bind_iommufd()`` refuses a second bind
 with -EINVAL, and closing a file that was never bound unbinds nothing
-(``vfio_df_cdev_close()``). VFIO serializes the calls on one device with
-``device->dev_set->lock``, which is not modelled: a scenario drives each device from one actor.
+(``vfio_df_cdev_close()``). Every cdev ioctl of a device runs under its device set's
+``dev_set->lock`` (`vfio_ioctl`, `actors.vfio`); a `PhysDevice` without a set stands for an
+in-kernel caller that calls iommufd directly, and takes none.
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
@@ -31,6 +34,7 @@ from actors.iommu_core import (
 )
 from actors.kernel import IS_ERR
 from actors.system import System
+from actors.vfio import VfioDeviceSet
 from scheduler import operation
 from scheduler.access import shared
 
@@ -46,11 +50,13 @@ class OpResult:
 @shared
 @attrs.define(eq=False, slots=False)
 class PhysDevice:
-    """A driver's view of one device (``struct vfio_device``'s iommufd fields)."""
+    """A driver's view of one device (``struct vfio_device``'s iommufd fields), and its
+    VFIO device set (None: an in-kernel caller that calls iommufd directly)."""
 
     dev: Device
     idev: device.IommufdDevice | None = None
     attached: bool = False
+    dev_set: VfioDeviceSet | None = None
 
 
 async def ioas_alloc(system: System) -> OpResult:
@@ -105,32 +111,48 @@ async def mock_domain_replace(system: System, stdev_id: int, pt_id: int) -> OpRe
     return OpResult(rc, {"hwpt_id": pt} if not rc else {})
 
 
+@asynccontextmanager
+async def vfio_ioctl(pdev: PhysDevice, ioctl: str) -> AsyncIterator[None]:
+    """The cdev ``ioctl`` on ``pdev``, under ``device->dev_set->lock`` as
+    drivers/vfio/device_cdev.c takes it (see `actors.vfio`); a direct caller takes none."""
+    if pdev.dev_set is None:
+        yield
+        return
+    with operation(ioctl):
+        async with pdev.dev_set.lock:
+            yield
+
+
 async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
-    """``vfio_iommufd_physical_bind()`` -> ``iommufd_device_bind()``: output idev_id."""
-    if pdev.idev is not None:
-        return OpResult(-errno.EINVAL)
-    with operation("iommufd_device_bind"):
-        idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
-    if IS_ERR(idev):
-        return OpResult(idev.rc)
-    pdev.idev = idev
+    """VFIO_DEVICE_BIND_IOMMUFD: ``vfio_df_ioctl_bind_iommufd()`` -> ``vfio_df_open()`` ->
+    ``vfio_iommufd_physical_bind()`` -> ``iommufd_device_bind()``: output idev_id."""
+    async with vfio_ioctl(pdev, "VFIO_DEVICE_BIND_IOMMUFD"):
+        if pdev.idev is not None:
+            return OpResult(-errno.EINVAL)
+        with operation("iommufd_device_bind"):
+            idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
+        if IS_ERR(idev):
+            return OpResult(idev.rc)
+        pdev.idev = idev
     return OpResult(0, {"idev_id": idev.obj.id})
 
 
 async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
-    """``vfio_iommufd_physical_attach_ioas()``: replace if attached, else attach."""
+    """VFIO_DEVICE_ATTACH_IOMMUFD_PT: ``vfio_df_ioctl_attach_pt()`` ->
+    ``vfio_iommufd_physical_attach_ioas()``: replace if attached, else attach."""
     if pdev.idev is None:
         return OpResult(-errno.EINVAL)
     pt = [pt_id]
-    if pdev.attached:
-        with operation("iommufd_device_replace"):
-            rc = await device.iommufd_device_replace(pdev.idev, pt)
-    else:
-        with operation("iommufd_device_attach"):
-            rc = await device.iommufd_device_attach(pdev.idev, pt)
-    if rc:
-        return OpResult(rc)
-    pdev.attached = True
+    async with vfio_ioctl(pdev, "VFIO_DEVICE_ATTACH_IOMMUFD_PT"):
+        if pdev.attached:
+            with operation("iommufd_device_replace"):
+                rc = await device.iommufd_device_replace(pdev.idev, pt)
+        else:
+            with operation("iommufd_device_attach"):
+                rc = await device.iommufd_device_attach(pdev.idev, pt)
+        if rc:
+            return OpResult(rc)
+        pdev.attached = True
     return OpResult(0, {"hwpt_id": pt[0]})
 
 
@@ -145,26 +167,30 @@ async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
 
 
 async def device_detach(pdev: PhysDevice) -> OpResult:
-    """``vfio_iommufd_physical_detach_ioas()``: detach only an attached device."""
+    """VFIO_DEVICE_DETACH_IOMMUFD_PT: ``vfio_df_ioctl_detach_pt()`` ->
+    ``vfio_iommufd_physical_detach_ioas()``: detach only an attached device."""
     if pdev.idev is None:
         return OpResult(-errno.EINVAL)
-    if pdev.attached:
-        with operation("iommufd_device_detach"):
-            await device.iommufd_device_detach(pdev.idev)
-        pdev.attached = False
+    async with vfio_ioctl(pdev, "VFIO_DEVICE_DETACH_IOMMUFD_PT"):
+        if pdev.attached:
+            with operation("iommufd_device_detach"):
+                await device.iommufd_device_detach(pdev.idev)
+            pdev.attached = False
     return OpResult(0)
 
 
 async def device_unbind(pdev: PhysDevice) -> OpResult:
-    """``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
+    """Closing the device file: ``vfio_device_cdev_close()`` -> ``vfio_df_close()`` ->
+    ``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
     if pdev.idev is None:
         return OpResult(0)
-    with operation("iommufd_device_unbind"):
-        if pdev.attached:
-            await device.iommufd_device_detach(pdev.idev)
-            pdev.attached = False
-        await device.iommufd_device_unbind(pdev.idev)
-    pdev.idev = None
+    async with vfio_ioctl(pdev, "vfio_device_cdev_close"):
+        with operation("iommufd_device_unbind"):
+            if pdev.attached:
+                await device.iommufd_device_detach(pdev.idev)
+                pdev.attached = False
+            await device.iommufd_device_unbind(pdev.idev)
+        pdev.idev = None
     return OpResult(0)
 
 

@@ -7,14 +7,15 @@ vocabulary (`scenarios.spec.OPERATIONS`). There is no post part: the end check
 (`actors.invariants`) runs after every execution instead.
 
 Parameters are typed resources, as syzkaller types its ioctls: a device parameter names a
-device the actor drives (each device is driven by one actor, as VFIO serializes the calls on
-one device with ``dev_set->lock``, which the model does not have; two devices of one group
-are still driven concurrently); an id names an IOAS, a hwpt, a device (its idev id once bound) or a
-selftest device that the objects, the setup or an earlier operation made, in this actor or
-another. That is how ids cross actors: one actor destroys or replaces what another uses. A
-name whose operation failed or has not run yet stands for id 0, a stale id; an invalid id
-(`INVALID_ID`) is drawn too, at a lower rate. Every operation accepts any result
-(``expect = "any"``): what is wrong is a runtime finding or a broken end invariant.
+device the actor drives (each device is driven by one actor, as one process drives a device
+file; the devices of a group are in VFIO device sets of their own or, now and then, share
+one, whose ``dev_set->lock`` then serializes them); an id names an IOAS, a hwpt, a device
+(its idev id once bound) or a selftest device that the objects, the setup or an earlier
+operation made, in this actor or another. That is how ids cross actors: one actor destroys
+or replaces what another uses. A name whose operation failed or has not run yet stands for
+id 0, a stale id; an invalid id (`INVALID_ID`) is drawn too, at a lower rate. Every
+operation accepts any result (``expect = "any"``): what is wrong is a runtime finding or a
+broken end invariant.
 
 Drawing the whole scenario in one strategy, rather than with a stateful machine (which is
 sequential), gives Hypothesis's shrinking, seeds and database to `tools.fuzz` for free. The
@@ -136,6 +137,11 @@ def specs(draw: st.DrawFn) -> Spec:
         more = draw(st.integers(1, 3 - first))
         groups["group1"] = tuple(f"dev{i}" for i in range(first + 1, first + more + 1))
     devices = tuple(d for devs in groups.values() for d in devs)
+    dev_sets = {
+        f"{group}-set": devs
+        for group, devs in groups.items()
+        if len(devs) > 1 and draw(st.integers(0, 2)) == 2
+    }
     maps = {name: 1 for name in ioas if draw(st.booleans())}
     names = _Names(ioas, devices)
 
@@ -170,7 +176,7 @@ def specs(draw: st.DrawFn) -> Spec:
     for filler in ("t1", "t2"):
         if len(actors) < 2:
             actors.setdefault(filler, (Op("map", {"ioas": ioas[0]}, None),))
-    spec = Spec("generated", "", ioas, groups, maps, tuple(setup), actors)
+    spec = Spec("generated", "", ioas, groups, maps, tuple(setup), actors, dev_sets)
     return _named(spec)
 
 
@@ -185,6 +191,7 @@ def _named(spec: Spec) -> Spec:
         spec.maps,
         spec.setup,
         spec.actors,
+        spec.dev_sets,
     )
 
 
@@ -234,6 +241,9 @@ def dump(spec: Spec, header: str = "") -> str:
         lines.append(f"maps = {{ {maps} }}")
     groups = ", ".join(f"{g} = {_value(list(devs))}" for g, devs in spec.groups.items())
     lines.append(f"groups = {{ {groups} }}")
+    if spec.dev_sets:
+        sets = ", ".join(f"{n} = {_value(list(devs))}" for n, devs in spec.dev_sets.items())
+        lines.append(f"dev_sets = {{ {sets} }}")
     for op in spec.setup:
         lines.append("")
         lines.append("[[setup]]")

@@ -23,6 +23,8 @@ ORDER = (
     "replace-vs-alloc",
     "map-vs-attach",
     "two-devices-one-group",
+    "two-devices-one-dev-set",
+    "replace-vs-replace-one-group",
     "auto-domain-vs-auto-domain",
     "destroy-vs-unbind",
 )

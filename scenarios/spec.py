@@ -25,6 +25,7 @@ from actors.kernel import IS_ERR
 from actors.ops import OpResult, PhysDevice
 from actors.system import System
 from actors.variant import MERGED, Variant
+from actors.vfio import VfioDeviceSet
 from scheduler import InvariantViolation, Program, fault_injected
 
 #: operation -> (required parameters, optional parameters)
@@ -80,6 +81,9 @@ class Spec:
     maps: dict[str, int] = attrs.field(factory=dict)
     setup: tuple[Op, ...] = ()
     actors: dict[str, tuple[Op, ...]] = attrs.field(factory=dict)
+    #: VFIO device sets (`actors.vfio`) by name -> their devices; a device in none has a
+    #: set of its own, as ``vfio_register_group_dev()`` gives it
+    dev_sets: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 def errno_name(rc: int) -> str:
@@ -212,6 +216,10 @@ def build_program(
             s = run.system
             for name in spec.ioas:
                 await run.run("setup", 0, Op("ioas_alloc", {"as": name}))
+            dev_sets: dict[str, VfioDeviceSet] = {}
+            for set_name, members in spec.dev_sets.items():
+                dev_set = VfioDeviceSet(set_name)
+                dev_sets.update(dict.fromkeys(members, dev_set))
             for group_devices in spec.groups.values():
                 group = s.new_group()
                 for dev_name in group_devices:
@@ -219,7 +227,8 @@ def build_program(
                     if IS_ERR(dev):
                         raise InvariantViolation(f"setup: device_add({dev_name}) failed")
                     assert isinstance(dev, Device)
-                    run.devices[dev_name] = PhysDevice(dev)
+                    dev_set = dev_sets.get(dev_name) or VfioDeviceSet(f"{dev_name}.dev_set")
+                    run.devices[dev_name] = PhysDevice(dev, dev_set=dev_set)
             for ioas_name, pages in spec.maps.items():
                 await run.run("setup", 0, Op("map", {"ioas": ioas_name, "pages": pages}))
             for index, op in enumerate(spec.setup):

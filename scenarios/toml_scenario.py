@@ -9,6 +9,7 @@ The format (every key but ``name``, ``description`` and ``actors`` is optional):
     ioas = ["ioas1", "ioas2"]          # IOMMU_IOAS_ALLOC each, in this order
     maps = { ioas1 = 1 }               # pages IOMMU_IOAS_MAP'ed into an IOAS
     groups = { group0 = ["dev1"] }     # iommu groups and the devices in each
+    dev_sets = { set0 = ["dev1"] }     # VFIO device sets (default: one per device)
 
     [[setup]]                          # run in order, alone, before the actors
     op = "bind"
@@ -44,7 +45,7 @@ class ScenarioError(Exception):
 
 
 _TOP = {"name", "description", "objects", "setup", "actors"}
-_OBJECTS = {"ioas", "maps", "groups"}
+_OBJECTS = {"ioas", "maps", "groups", "dev_sets"}
 _NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
 
 
@@ -157,6 +158,19 @@ def _check_names(c: _Checker, spec: Spec, where: dict[int, str]) -> None:
                     raise c.fail(key, f"{value!r} names nothing (declare it or bind it with as)")
 
 
+def _check_dev_sets(c: _Checker, spec: Spec) -> None:
+    devices = {d for devs in spec.groups.values() for d in devs}
+    seen: dict[str, str] = {}
+    for set_name, members in spec.dev_sets.items():
+        for member in members:
+            key = f"objects.dev_sets.{set_name}"
+            if member not in devices:
+                raise c.fail(key, f"{member!r} is not a device of objects.groups")
+            if member in seen:
+                raise c.fail(key, f"{member!r} is already in the device set {seen[member]!r}")
+            seen[member] = set_name
+
+
 def parse(path: Path, data: dict[str, Any]) -> Spec:
     """Validate the parsed TOML ``data`` of ``path`` into a `Spec`."""
     c = _Checker(path)
@@ -177,6 +191,10 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
     groups = {
         c.string(g, "objects.groups"): c.names(devs, f"objects.groups.{g}")
         for g, devs in c.table(objects.get("groups", {}), "objects.groups").items()
+    }
+    dev_sets = {
+        c.string(s, "objects.dev_sets"): c.names(devs, f"objects.dev_sets.{s}")
+        for s, devs in c.table(objects.get("dev_sets", {}), "objects.dev_sets").items()
     }
     maps: dict[str, int] = {}
     for ioas_name, pages in c.table(objects.get("maps", {}), "objects.maps").items():
@@ -206,8 +224,9 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         for i, op in enumerate(actors[who]):
             where[id(op)] = f"{key}[{i}]"
 
-    spec = Spec(name, description, ioas, groups, maps, setup, actors)
+    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets)
     _check_names(c, spec, where)
+    _check_dev_sets(c, spec)
     return spec
 
 

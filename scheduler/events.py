@@ -148,6 +148,10 @@ class Finding:
     trace: tuple[Event, ...] | None = field(default=None, eq=False, repr=False)
     #: What makes it distinct within an exploration (each distinct finding is reported once).
     key: tuple[object, ...] = field(default=(), eq=False, repr=False)
+    #: The entry path it was reached through: the running actor's operations, outermost
+    #: first (``VFIO_DEVICE_DETACH_IOMMUFD_PT > iommufd_device_detach``); empty for the end
+    #: check.
+    entry: str = field(default="", eq=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -156,4 +160,5 @@ class Finding:
             "schedule": self.schedule,
             "title": self.title,
             "message": self.message,
+            "entry": self.entry,
         }

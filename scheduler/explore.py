@@ -352,6 +352,7 @@ def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Findi
         raw.position,
         tuple(trace) if trace is not None else None,
         raw.key,
+        raw.entry,
     )
 
 

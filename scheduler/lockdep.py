@@ -327,9 +327,10 @@ def held_at_return_report(
     )
 
 
-def assert_report(ex: Execution, actor: Actor, lock: _Lock, expect: bool, where: str) -> RawFinding:
+def assert_report(
+    ex: Execution, actor: Actor, lock: _Lock, expect: bool, where: str, check: str
+) -> RawFinding:
     kind = "assert-held" if expect else "assert-not-held"
-    check = "lockdep_assert_held" if expect else "lockdep_assert_not_held"
     holders = lock.statistics().holders
     lines = [
         "------------[ cut here ]------------",

@@ -171,6 +171,7 @@ class RawFinding:
     executions: tuple[int, ...] = ()
     actor: str = ""
     position: int | None = None
+    entry: str = ""
 
 
 _current: Execution | None = None
@@ -541,8 +542,11 @@ class Execution:
         executions recorded, while the trace depends only on the choices, so that a replay's
         trace equals the original's event for event.
         """
-        finding.actor = self.running.name if self.running is not None else ""
+        running = self.running
+        finding.actor = running.name if running is not None else ""
         finding.position = len(self.trace) if self.trace is not None else None
+        if running is not None and not running.done:
+            finding.entry = " > ".join(name for name, _ in running.operations[1:])
         self.findings.append(finding)
 
     # -- the operations locks and model code call -------------------------------------
@@ -802,14 +806,28 @@ def lockdep_assert_not_held(lock: _Lock) -> None:
     _assert_held(lock, False)
 
 
-def _assert_held(lock: _Lock, expect: bool) -> None:
+def lockdep_assert_held_write(lock: _Lock) -> None:
+    """WARN unless the running actor holds ``lock`` exclusively (a read hold is not enough)."""
+    _assert_held(lock, True, write=True)
+
+
+def lockdep_assert_held_read(lock: _Lock) -> None:
+    """WARN unless the running actor holds ``lock`` shared."""
+    _assert_held(lock, True, write=False)
+
+
+def _assert_held(lock: _Lock, expect: bool, write: bool | None = None) -> None:
     from scheduler.lockdep import assert_report
 
     ex = current()
     actor = ex.running
     assert actor is not None
-    if any(h.lock is lock for h in actor.held) != expect:
-        ex.add(assert_report(ex, actor, lock, expect, model_where(3)))
+    held = any(h.lock is lock and (write is None or h.read != write) for h in actor.held)
+    if held != expect:
+        check = "lockdep_assert_held" if expect else "lockdep_assert_not_held"
+        if write is not None:
+            check += "_write" if write else "_read"
+        ex.add(assert_report(ex, actor, lock, expect, model_where(3), check))
 
 
 def debug_check_no_locks_freed(*locks: _Lock) -> None:

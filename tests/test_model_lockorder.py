@@ -23,6 +23,8 @@ IOVA = "&iopt->iova_rwsem"
 PAGES = "&pages->mutex"
 OBJECTS_XA = "&ictx->objects.xa_lock"
 GROUPS_XA = "&ictx->groups.xa_lock"
+#: ``dev_set->lock``, held by every VFIO cdev ioctl across its iommufd calls
+DEV_SET = "&new_dev_set->lock"
 
 
 def destroy_rwsem(kind: str) -> str:
@@ -50,6 +52,14 @@ EXPECTED: dict[tuple[str, str], str] = {
     (destroy_rwsem("ioas"), IOAS_MUTEX): "trylock out-edges: HWPT_ALLOC's get_ioas",
     (destroy_rwsem("ioas"), DOMAINS): "trylock out-edges: IOAS_MAP / IOAS_UNMAP",
     (destroy_rwsem("ioas"), IOVA): "trylock out-edges: IOAS_MAP's iopt_alloc_area_pages",
+    (DEV_SET, GROUP): "VFIO bind: iommu_device_claim_dma_owner under dev_set->lock",
+    (DEV_SET, GROUPS_XA): "VFIO bind: iommufd_get_group under dev_set->lock",
+    (DEV_SET, OBJECTS_XA): "VFIO bind / attach: object alloc and lookup",
+    (DEV_SET, IGROUP): "VFIO attach / detach: do_attach, do_replace, hw_pagetable_detach",
+    (DEV_SET, IOAS_MUTEX): "VFIO attach: auto_get_domain",
+    (DEV_SET, DOMAINS): "VFIO detach: the put of the last auto hwpt removes its domain",
+    (DEV_SET, destroy_rwsem("device")): "VFIO close: iommufd_device_unbind destroys the idev",
+    (DEV_SET, destroy_rwsem("hwpt")): "VFIO detach / replace: destroy of the old auto hwpt",
 }
 
 #: Orders §3 and §4 say the merged code never has (B8: no iova_rwsem -> group->mutex).
@@ -82,10 +92,16 @@ def test_lock_graph_is_reference_order() -> None:
         assert edge not in observed
     graph = nx.DiGraph(list(observed))
     assert nx.is_directed_acyclic_graph(graph)
-    # ioas->mutex is outermost of the object locks; the xa_locks and group->mutex innermost
+    # ioas->mutex is outermost of the object locks (below only the caller's dev_set->lock and
+    # the ioctls' trylocked objects); the xa_locks and group->mutex innermost
     assert graph.in_degree(IOAS_MUTEX) == len(
-        [e for e in observed if e[1] == IOAS_MUTEX and e[0].startswith("&obj->destroy_rwsem")]
+        [
+            e
+            for e in observed
+            if e[1] == IOAS_MUTEX and (e[0].startswith("&obj->destroy_rwsem") or e[0] == DEV_SET)
+        ]
     )
+    assert graph.in_degree(DEV_SET) == 0
     for inner in (OBJECTS_XA, GROUP):
         assert graph.out_degree(inner) == 0
     assert GROUPS_XA not in graph or graph.out_degree(GROUPS_XA) == 0

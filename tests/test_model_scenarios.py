@@ -26,6 +26,7 @@ EXHAUSTIVE = {
     "auto-domain-vs-auto-domain": 24,
     "replace-vs-alloc": 47,
     "map-vs-attach": 1321,
+    "two-devices-one-dev-set": 6,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
@@ -67,6 +68,20 @@ def test_two_devices_one_group_finds_the_detach_race() -> None:
     assert "users = 3, expected 2" in messages
     assert "reserved regions of ['dev1', 'dev2']" in messages
     assert {f.kind for f in result.findings} >= {"invariant"}
+
+
+def test_replace_vs_replace_leaves_an_auto_domain_without_devices() -> None:
+    """Found by lockstep fuzz: iommufd_device_auto_get_domain() marks the new hwpt an auto
+    domain and finalizes it only after do_replace dropped igroup->lock, so the other
+    device's replace can move the group back and put the new hwpt first (refcount_dec: it is
+    no auto domain yet; or a failed remove: it is not published yet). dfs finds both."""
+    result = explored("replace-vs-replace-one-group").result
+    assert result.exhausted and result.executions == 299
+    titles = sorted(f.title for f in result.findings)
+    assert titles == [
+        "invariant: auto hwpt6 outlived its last device",
+        "invariant: hwpt6.users = 2, expected 1; auto hwpt6 outlived its last device",
+    ]
 
 
 #: Every outcome each small race can have, and only those (actor -> its return codes).

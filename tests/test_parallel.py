@@ -255,7 +255,7 @@ def test_dfs_jobs_on_the_command_line(capsys):
         "--variant",
         "finalize-after-unlock",
     )
-    assert code == 1 and "32 executions (dfs, exhausted)" in out
+    assert code == 1 and "88 executions (dfs, exhausted)" in out
 
 
 def test_dask_on_the_command_line(capsys, dask_cluster):

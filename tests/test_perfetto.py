@@ -33,8 +33,8 @@ SCHEDULES = [
     "ls1:held-at-return:-:-",
     "ls1:replace-vs-destroy:-:0x3.1x3",
     # the race in the merged code: an end-check invariant, and a held lock freed + exception
-    "ls1:two-devices-one-group:-:0x53.1x18.0x17.1x9",
-    "ls1:two-devices-one-group:-:0x53.1x18.0x17.1x6.0",
+    "ls1:two-devices-one-group:-:0x56.1x21.0x17.1x10",
+    "ls1:two-devices-one-group:-:0x56.1x21.0x17.1x6.0x2",
 ]
 
 

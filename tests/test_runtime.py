@@ -10,11 +10,14 @@ from scheduler import (
     LockClass,
     Mutex,
     Program,
+    RwSem,
     SpinLock,
     debug_check_no_locks_freed,
     explore,
     fault_point,
     lockdep_assert_held,
+    lockdep_assert_held_read,
+    lockdep_assert_held_write,
     lockdep_assert_not_held,
     might_sleep,
     operation,
@@ -284,3 +287,31 @@ def test_an_actor_waiting_on_a_real_trio_primitive_is_a_finding_not_a_hang():
     result = explore(program, scenario="stuck")
     assert kinds(result) == ["exception"]
     assert "blocked outside the scheduler" in result.findings[0].message
+
+
+def test_assert_held_write_wants_the_write_hold():
+    """``lockdep_assert_held_write`` is not ``lockdep_assert_held``: a read hold WARNs."""
+
+    def program():
+        sem = RwSem(LockClass("&iopt->iova_rwsem"))
+
+        async def reader():
+            await sem.down_read()
+            lockdep_assert_held(sem)
+            lockdep_assert_held_read(sem)
+            lockdep_assert_held_write(sem)
+            await sem.up_read()
+
+        async def writer():
+            await sem.down_write()
+            lockdep_assert_held_write(sem)
+            await sem.up_write()
+
+        return {"reader": reader, "writer": writer}
+
+    result = explore(program, scenario="held-write")
+    assert [(f.kind, f.classes) for f in result.findings] == [
+        ("assert-held", ("&iopt->iova_rwsem",))
+    ]
+    assert "lockdep_assert_held_write(" in result.findings[0].message
+    assert "reader" in result.findings[0].title

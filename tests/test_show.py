@@ -22,7 +22,7 @@ SCHEDULES = {
     "aa": "ls1:aa:-:-",
     "rwsem-reader-writer": "ls1:rwsem-reader-writer:-:0x2.1.2.1",
     "replace-vs-destroy": "ls1:replace-vs-destroy:-:0x3.1x3",
-    "two-devices-one-group": "ls1:two-devices-one-group:-:0x53.1x18.0x17.1x6.0",
+    "two-devices-one-group": "ls1:two-devices-one-group:-:0x56.1x21.0x17.1x6.0x2",
 }
 
 #: The README's swimlane of the abba deadlock: the plain text must not change.

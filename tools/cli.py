@@ -127,6 +127,7 @@ def _finding_text(
             + (f" ({classes})" if classes else "")
             + " ===",
             finding.message,
+            *([f"entry: {finding.entry}"] if finding.entry else []),
             "",
             *replay_lines,
             "",

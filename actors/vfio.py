@@ -1,0 +1,47 @@
+"""The VFIO side of a physical device: its device set and the lock every cdev ioctl takes.
+
+VFIO groups devices into device sets (``struct vfio_device_set``, drivers/vfio/vfio_main.c)
+and serializes every open, close, bind, attach and detach of a device with its set's
+``dev_set->lock``:
+
+- ``vfio_df_ioctl_bind_iommufd()`` (drivers/vfio/device_cdev.c, VFIO_DEVICE_BIND_IOMMUFD)
+  takes it around ``vfio_df_open()``, which binds (``vfio_iommufd_physical_bind``);
+- ``vfio_df_ioctl_attach_pt()`` and ``vfio_df_ioctl_detach_pt()``
+  (VFIO_DEVICE_ATTACH/DETACH_IOMMUFD_PT) take it around ``device->ops->attach_ioas`` and
+  ``detach_ioas``;
+- ``vfio_device_cdev_close()`` takes it around ``vfio_df_close()``, which unbinds.
+
+Which devices share a set is the driver's choice. ``vfio_register_group_dev()`` gives a
+device a set of its own unless the driver assigned one (``vfio_assign_device_set``).
+vfio-pci (``vfio_pci_core_register_device``) gives a device on a root bus a set of its
+own, and otherwise shares one per slot that can reset, else per bus. So two functions of
+one multifunction device on a root bus, in one iommu group for want of ACS, are in two
+sets: their ioctls run concurrently. Two devices behind one bridge share a set and do not.
+
+The legacy group path (drivers/vfio/group.c) attaches at open and detaches at close,
+both under ``group->group_lock`` and then ``dev_set->lock`` (``vfio_df_group_open``):
+one VFIO group is one iommu group, so its devices never attach or detach concurrently.
+It is not modelled; a scenario's physical devices are driven through the cdev ioctls.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from scheduler import LockClass, Mutex
+from scheduler.access import shared
+
+#: ``mutex_init(&new_dev_set->lock)`` in ``vfio_assign_device_set()``: one class for all.
+DEV_SET_LOCK = LockClass("&new_dev_set->lock")
+
+
+@shared
+@attrs.define(eq=False, slots=False)
+class VfioDeviceSet:
+    """``struct vfio_device_set``: the devices that reset together, and their lock."""
+
+    name: str
+    lock: Mutex = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.lock = Mutex(DEV_SET_LOCK, name=f"{self.name}.lock")
