@@ -219,9 +219,19 @@ async def iommufd_object_finalize(ictx: IommufdCtx, obj: IommufdObject) -> None:
 
 
 def kfree_object(obj: IommufdObject) -> None:
-    """``kfree(obj)``: its destroy_rwsem goes with it and must not be held."""
+    """``kfree(obj)``: its destroy_rwsem goes with it and must not be held.
+
+    Model check: a published object is freed only after ``iommufd_object_remove()`` took
+    its last reference (``refcount_dec_if_one``), so users is 0. An aborted object was
+    never published and nobody else can hold it; the v6.6 unwinds leave counts on it
+    (``iommufd_hw_pagetable_alloc``'s ``out_detach`` drops the detached hwpt's return value),
+    so its count is not checked."""
     check_live(obj, "kfree")
     debug_check_no_locks_freed(obj.destroy_rwsem)
+    WARN_ON(
+        obj.finalized and obj.users > 0,
+        lambda: f"{obj.name} freed with users = {obj.users}: someone still holds it",
+    )
     obj.freed = True
 
 
