@@ -44,7 +44,18 @@ class ErrPtr:
 
     def __str__(self) -> str:
         """As the kernel's ``%pe`` prints an error pointer: ``-EBUSY``."""
-        return f"-{errno.errorcode.get(-self.rc, str(-self.rc))}"
+        return f"-{errno_name(self.rc)}"
+
+
+#: Where Python's ``errno.errorcode`` picks an alias the kernel's errno.h does not use
+#: (Linux defines ENOTSUP as EOPNOTSUPP, 95).
+_KERNEL_NAMES = {errno.EOPNOTSUPP: "EOPNOTSUPP", errno.EDEADLK: "EDEADLK"}
+
+
+def errno_name(rc: int) -> str:
+    """The errno.h name of ``-rc`` (or ``rc``), as the kernel's ``%pe`` prints it."""
+    code = abs(rc)
+    return _KERNEL_NAMES.get(code) or errno.errorcode.get(code, str(code))
 
 
 def ERR_PTR(rc: int) -> ErrPtr:

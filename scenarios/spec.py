@@ -13,7 +13,6 @@ never hands out: using it gives -ENOENT, as it would for a stale id.
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -22,6 +21,7 @@ from actors import invariants, ops
 from actors.ctx import IommufdCtx
 from actors.iommu_core import Device
 from actors.kernel import IS_ERR
+from actors.kernel import errno_name as kernel_errno_name
 from actors.ops import OpResult, PhysDevice
 from actors.system import System
 from actors.variant import MERGED, Variant
@@ -88,7 +88,7 @@ class Spec:
 
 def errno_name(rc: int) -> str:
     """``0`` as ``ok``, ``-16`` as ``EBUSY``."""
-    return "ok" if rc == 0 else errno.errorcode.get(-rc, str(rc))
+    return "ok" if rc == 0 else kernel_errno_name(rc)
 
 
 #: Called after each operation with the execution's machine, the actor, the operation and its

@@ -209,3 +209,31 @@ def test_an_error_pointer_prints_as_percent_pe_does() -> None:
     """A WARN_ON message shows an ERR_PTR as the kernel's %pe shows it: by errno name."""
     assert str(ERR_PTR(-errno.EBUSY)) == "-EBUSY"
     assert str(ERR_PTR(-4095)) == "-4095"
+
+
+def test_unmap_all_of_an_empty_ioas_is_ok() -> None:
+    """iommufd.c ``iommufd_ioas.area``: IOMMU_IOAS_UNMAP of everything (iova 0, length
+    U64_MAX) on an IOAS with nothing mapped returns 0: ``iopt_unmap_all()`` turns -ENOENT into
+    0. Unmapping one area twice is still -ENOENT."""
+
+    async def script(s: System) -> None:
+        ioas = await _ioas(s)
+        assert (await ops.ioas_unmap(s, ioas)).rc == 0
+        mapped = await ops.ioas_map(s, ioas, 1)
+        assert mapped.rc == 0
+        iova = mapped.out["iova"]
+        assert (await ops.ioas_unmap(s, ioas, iova)).rc == 0
+        assert (await ops.ioas_unmap(s, ioas, iova)).rc == -errno.ENOENT
+        assert (await ops.ioas_unmap(s, ioas)).rc == 0
+
+    run_script(script)
+
+
+def test_errno_names_are_the_kernels() -> None:
+    """``%pe`` and errno.h: 95 is EOPNOTSUPP (Linux's ENOTSUP is an alias of it)."""
+    from actors.kernel import ERR_PTR
+    from scenarios.spec import errno_name
+
+    assert errno_name(-errno.EOPNOTSUPP) == "EOPNOTSUPP"
+    assert str(ERR_PTR(-errno.EOPNOTSUPP)) == "-EOPNOTSUPP"
+    assert errno_name(-errno.EBUSY) == "EBUSY" and errno_name(0) == "ok"
