@@ -57,6 +57,8 @@ class ExploreResult:
     #: the most fault points an execution with no fault injected reached.
     reached: int = field(default=0, kw_only=True, eq=False)
     preemption_bound: int | None = field(default=None, kw_only=True)
+    #: stopped by Ctrl-C (KeyboardInterrupt) after ``executions``: the findings so far
+    interrupted: bool = field(default=False, kw_only=True, eq=False)
 
     @property
     def clean(self) -> bool:
@@ -69,6 +71,7 @@ class ExploreResult:
             "executions": self.executions,
             "exhausted": self.exhausted,
             "preemption_bound": self.preemption_bound,
+            "interrupted": self.interrupted,
             "findings": [f.to_json() for f in self.findings],
         } | ({} if self.fault_points is None else {"fault_points": self.fault_points})
 
@@ -154,6 +157,7 @@ def explore(
     )
     resumed = checkpoints.load(checkpoint, identity) if checkpoint else None
     pending = None
+    interrupted = False
     if resumed is not None:
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
         found, count = resumed["findings"], resumed["count"]
@@ -174,9 +178,22 @@ def explore(
                     "fault": (fail, most, runs, exhausted, reached),
                 }
                 checkpoints.save(checkpoint, identity, state)
-            ex = run_execution(
-                program, chooser, graph, found, count, step_bound=step_bound, fail=fail, trace=trace
-            )
+            try:
+                ex = run_execution(
+                    program,
+                    chooser,
+                    graph,
+                    found,
+                    count,
+                    step_bound=step_bound,
+                    fail=fail,
+                    trace=trace,
+                )
+            except BaseException as exc:
+                if not is_interrupt(exc):
+                    raise
+                interrupted = True
+                break
             if not ex.fault_fired:
                 reached = max(reached, ex.fault_points)
                 if faults:
@@ -186,11 +203,13 @@ def explore(
             runs += 1
             if progress is not None:
                 progress(count, len(found.findings))
-        exhausted = exhausted and chosen.exhausted
+        exhausted = exhausted and chosen.exhausted and not interrupted
+        if interrupted:
+            break
         fail += 1
         if fail <= most:
             chosen, runs = fresh(), 0
-    if checkpoint:
+    if checkpoint and not interrupted:
         checkpoints.remove(checkpoint)
     return ExploreResult(
         name,
@@ -204,7 +223,17 @@ def explore(
         fault_points=most if faults else None,
         reached=reached,
         preemption_bound=preemption_bound,
+        interrupted=interrupted,
     )
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C, as it comes out of ``trio.run``: a KeyboardInterrupt, perhaps in a group."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(is_interrupt(e) for e in exc.exceptions)
+    return False
 
 
 def run_execution(
@@ -288,7 +317,7 @@ def fail_nths(schedule: Schedule) -> list[int | None]:
     if value is None:
         return [None] * count
     parts = value.split(".")
-    if not all(p.isdigit() for p in parts) or len(parts) not in (1, count):
+    if not all(p.isdigit() and len(p) <= 9 for p in parts) or len(parts) not in (1, count):
         raise ScheduleError(
             f"malformed schedule: fail={value} needs one number, or one per execution ({count})"
         )

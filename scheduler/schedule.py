@@ -25,7 +25,10 @@ from attrs import frozen
 VERSION = "ls1"
 _NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 _OPTION = re.compile(r"^[a-z][a-z0-9_-]*=[A-Za-z0-9_.+-]+$")
-_TOKEN = re.compile(r"^(\d+)(?:x(\d+))?$")
+#: an actor index of at most 6 digits, a repeat count of at most 12
+_TOKEN = re.compile(r"^(\d{1,6})(?:x(\d{1,12}))?$")
+#: ``bound=`` and ``fail=`` numbers: at most 9 digits
+_NUMBER = re.compile(r"^\d{1,9}$")
 
 
 class ScheduleError(ValueError):
@@ -77,7 +80,8 @@ class Schedule:
                 pairs.append((key, value))
         if not runs:
             raise ScheduleError("malformed schedule: no execution after the last ':'")
-        return cls.build(scenario, pairs, [_decode(run) for run in runs.split("/")])
+        limit = _choice_limit(dict(pairs).get("bound"))
+        return cls.build(scenario, pairs, [_decode(run, limit) for run in runs.split("/")])
 
     def option(self, key: str, default: str | None = None) -> str | None:
         return dict(self.options).get(key, default)
@@ -97,13 +101,37 @@ def _encode(choices: Sequence[int]) -> str:
     return ".".join(tokens)
 
 
-def _decode(run: str) -> tuple[int, ...]:
+def _choice_limit(bound: str | None) -> int:
+    """The most choices one execution can make: one per step, and steps stop at the step
+    bound (the ``bound`` option, else the default)."""
+    from scheduler.runtime import DEFAULT_STEP_BOUND
+
+    if bound is None:
+        return DEFAULT_STEP_BOUND
+    if not _NUMBER.match(bound) or int(bound) < 1:
+        raise ScheduleError(f"malformed schedule: bound={bound} is not a step count (1 or more)")
+    return int(bound)
+
+
+def _decode(run: str, limit: int) -> tuple[int, ...]:
+    """One execution's choices; more than ``limit`` is an error before anything is built."""
     if run == "-":
         return ()
-    choices: list[int] = []
+    tokens: list[tuple[int, int]] = []
+    total = 0
     for token in run.split("."):
         match = _TOKEN.match(token)
         if not match or (match.group(2) is not None and int(match.group(2)) < 1):
-            raise ScheduleError(f"malformed schedule: bad choice {token!r}")
-        choices.extend([int(match.group(1))] * int(match.group(2) or 1))
+            raise ScheduleError(f"malformed schedule: bad choice {token[:40]!r}")
+        count = int(match.group(2) or 1)
+        total += count
+        if total > limit:
+            raise ScheduleError(
+                f"malformed schedule: more than {limit:,} choices in one execution, more "
+                "than its step bound allows"
+            )
+        tokens.append((int(match.group(1)), count))
+    choices: list[int] = []
+    for actor, count in tokens:
+        choices.extend([actor] * count)
     return tuple(choices)

@@ -174,3 +174,70 @@ def test_a_users_own_toml_scenario_runs_and_its_replay_line_finds_the_file(capsy
     code, out, err = lockstep(capsys, "replay", f"ls1:{path}:-:-")
     assert code == 0 and err == ""
     assert "replace" in out
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ls1:abba:bound=1.5:0x5",
+        "ls1:abba:bound=0:0x5",
+        "ls1:abba:-:1x9223372036854775808",
+        "ls1:abba:-:" + "1" * 4400,
+        "ls1:aa:-:1x100000000",
+        "ls1:abba:fail=" + "9" * 30 + ":0x2",
+    ],
+)
+def test_malformed_numbers_are_bad_input(capsys, line):
+    """Numbers a schedule line cannot mean are one line and status 2, checked before any
+    choice is expanded (``1x100000000`` would be 1.6 GB)."""
+    code, out, err = lockstep(capsys, "replay", line)
+    assert code == 2 and out == ""
+    assert err.startswith("lockstep: error: malformed schedule") and err.count("\n") == 1
+
+
+def test_an_internal_error_is_status_3_and_one_line(capsys, monkeypatch):
+    """A crash of the tool is not a finding (1) nor bad input (2): one line, status 3; the
+    traceback only with --debug."""
+    import tools.cli as cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "explore", broken)
+    code, out, err = lockstep(capsys, "explore", "abba")
+    assert code == 3 and out == ""
+    assert err == (
+        "lockstep: internal error: ZeroDivisionError: boom second line (a bug in lockstep, "
+        "not a finding; --debug prints the traceback)\n"
+    )
+    code, out, err = lockstep(capsys, "--debug", "explore", "abba")
+    assert code == 3 and "Traceback (most recent call last)" in err
+
+
+def test_ctrl_c_keeps_the_findings_so_far():
+    """An interrupt inside an execution ends the exploration with what it found so far."""
+    from scheduler import LockClass, Mutex, explore
+
+    def program():
+        a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
+        runs = program.__dict__.setdefault("runs", [0])
+        runs[0] += 1
+
+        async def t1():
+            async with a:
+                async with b:
+                    pass
+
+        async def t2():
+            if runs[0] > 2:
+                raise KeyboardInterrupt
+            async with b:
+                async with a:
+                    pass
+
+        return {"t1": t1, "t2": t2}
+
+    result = explore(program, scenario="interrupted")
+    assert result.interrupted and not result.exhausted
+    assert result.executions == 2
+    assert "circular-dependency" in {f.kind for f in result.findings}

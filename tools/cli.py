@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shlex
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from scheduler import (
     replay,
 )
 from scheduler.checkpoint import CheckpointError
+from scheduler.explore import is_interrupt
 from scheduler.minimize import minimize, preemptions
 from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
@@ -39,7 +42,7 @@ from tools import fuzz as fuzzing
 from tools import lockgraph, lockorder, report
 from tools.swimlane import render, use_colour
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 #: The scenario the main command explores when none is named.
 DEFAULT_SCENARIO = "replace-vs-destroy"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
@@ -100,7 +103,7 @@ def _step_bound(schedule: Schedule) -> int:
     if unknown:
         raise BadInput(f"schedule has an option this lockstep does not know: {unknown[0]!r}")
     bound = schedule.option("bound")
-    return DEFAULT_STEP_BOUND if bound is None else int(bound)
+    return DEFAULT_STEP_BOUND if bound is None else int(bound)  # checked by Schedule.parse
 
 
 def _replay_schedule(parsed: Schedule) -> ReplayResult:
@@ -205,8 +208,12 @@ def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int, in
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Explore interleavings of lock-using actors and report deadlocks and lockdep splats."""
+@click.option("--debug", is_flag=True, help="On an internal error, print its traceback.")
+def main(debug: bool) -> None:
+    """Explore interleavings of lock-using actors and report deadlocks and lockdep splats.
+
+    Exit status: 0 clean, 1 findings, 2 bad input, 3 an internal error of lockstep, 130
+    interrupted."""
 
 
 @main.command("list")
@@ -387,6 +394,14 @@ def explore_command(
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
         _write_report(report_dir, result, replays)
+    if result.interrupted:
+        resume = f"; resume: {shlex.join(['lockstep', *sys.argv[1:]])}" if checkpoint else ""
+        click.echo(
+            f"lockstep: interrupted after {result.executions} executions, "
+            f"{len(result.findings)} findings so far{resume}",
+            err=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
@@ -757,10 +772,13 @@ def fuzz_command(
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; every bad input is one line on stderr and exit status 2."""
+    """Run the command line; every bad input is one line on stderr and exit status 2, an
+    internal error one line and status 3 (the traceback only with ``--debug``)."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    argv_debug = "--debug" in args[:1]
     try:
         main.main(
-            args=list(argv) if argv is not None else None,
+            args=args,
             prog_name="lockstep",
             standalone_mode=False,
         )
@@ -777,7 +795,22 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         click.echo("lockstep: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
+    except BaseException as exc:
+        if is_interrupt(exc):
+            click.echo("lockstep: interrupted", err=True)
+            return EXIT_INTERRUPTED
+        if not isinstance(exc, Exception):
+            raise
+        if argv_debug:
+            traceback.print_exception(exc)
+        message = " ".join(str(exc).split())[:200]
+        click.echo(
+            f"lockstep: internal error: {type(exc).__name__}: {message} (a bug in lockstep, "
+            "not a finding; --debug prints the traceback)",
+            err=True,
+        )
+        return EXIT_INTERNAL
     return EXIT_CLEAN
 
 
