@@ -32,6 +32,7 @@ device's name stands for its idev id once it is bound.
 from __future__ import annotations
 
 import errno
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -230,11 +231,22 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
     return spec
 
 
+#: A scenario file larger than this is refused (the shipped ones are about 2 KiB).
+MAX_BYTES = 1 << 20
+
+
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file: a regular file of at most `MAX_BYTES` (a FIFO
+    would block, /dev/zero never end)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(f"{path}: not a regular file")
+        if info.st_size > MAX_BYTES:
+            raise ScenarioError(f"{path}: larger than {MAX_BYTES:,} bytes")
+        with path.open("rb") as file:
+            text = file.read(MAX_BYTES + 1).decode("utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read it: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -243,6 +255,8 @@ def load_spec(path: str | Path) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid TOML: nested too deeply") from None
     return parse(path, data)
 
 

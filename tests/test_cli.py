@@ -224,16 +224,14 @@ def test_ctrl_c_keeps_the_findings_so_far():
         runs[0] += 1
 
         async def t1():
-            async with a:
-                async with b:
-                    pass
+            async with a, b:
+                pass
 
         async def t2():
             if runs[0] > 2:
                 raise KeyboardInterrupt
-            async with b:
-                async with a:
-                    pass
+            async with b, a:
+                pass
 
         return {"t1": t1, "t2": t2}
 
@@ -241,3 +239,28 @@ def test_ctrl_c_keeps_the_findings_so_far():
     assert result.interrupted and not result.exhausted
     assert result.executions == 2
     assert "circular-dependency" in {f.kind for f in result.findings}
+
+
+def test_scenario_files_that_are_not_files(capsys, tmp_path):
+    """A FIFO (would block), a link to /dev/zero (would never end), TOML nested 1,000 deep
+    (a RecursionError) and a key with a newline: each one line and status 2."""
+    import os
+
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.toml"
+    zero.symlink_to("/dev/zero")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 1000 + "]" * 1000 + "\n")
+    newline = tmp_path / "newline.toml"
+    newline.write_text('name = "x"\ndescription = "y"\n[actors]\n"a\\nb" = 1\n')
+    expected = {
+        fifo: "not a regular file",
+        zero: "not a regular file",
+        deep: "not valid TOML: nested too deeply",
+        newline: "actors.a\\nb: must be a non-empty list of operations",
+    }
+    for path, message in expected.items():
+        code, out, err = lockstep(capsys, "explore", str(path))
+        assert code == 2 and out == ""
+        assert err == f"lockstep: error: {path}: {message}\n"

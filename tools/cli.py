@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import attrs
@@ -771,6 +772,11 @@ def fuzz_command(
     sys.exit(EXIT_FINDINGS if campaign.found or reproduced else EXIT_CLEAN)
 
 
+def _one_line(text: str) -> str:
+    """``text`` on one line: a newline in a key or a path is shown as ``\\n``."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; every bad input is one line on stderr and exit status 2, an
     internal error one line and status 3 (the traceback only with ``--debug``)."""
@@ -791,11 +797,18 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo(f"lockstep: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
     except (BadInput, ScheduleError, CheckpointError) as exc:
-        click.echo(f"lockstep: error: {exc}", err=True)
+        click.echo(f"lockstep: error: {_one_line(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
         click.echo("lockstep: interrupted", err=True)
         return EXIT_INTERRUPTED
+    except BrokenProcessPool:
+        click.echo(
+            "lockstep: a --jobs worker process died (killed, or out of memory): its share of "
+            "the work is lost and the run is incomplete; no result is printed",
+            err=True,
+        )
+        return EXIT_INTERNAL
     except BaseException as exc:
         if is_interrupt(exc):
             click.echo("lockstep: interrupted", err=True)
