@@ -24,13 +24,23 @@ def test_options_are_sorted_and_executions_joined():
 @given(
     st.lists(st.lists(st.integers(0, 12), max_size=40), min_size=1, max_size=4),
     st.dictionaries(
-        st.sampled_from(["bound", "variant", "faults"]),
+        st.sampled_from(["variant", "faults"]),
         st.from_regex(r"[a-z0-9-]{1,8}", fullmatch=True),
     ),
+    st.none() | st.integers(40, 10**9),
 )
-def test_round_trip(executions, options):
+def test_round_trip(executions, options, bound):
+    """Any schedule within its step bound (``bound`` at least its longest execution)."""
+    if bound is not None:
+        options = {**options, "bound": str(bound)}
     schedule = Schedule.build("replace-vs-alloc", options.items(), executions)
     assert Schedule.parse(str(schedule)) == schedule
+
+
+def test_choices_beyond_the_step_bound_are_refused():
+    assert len(Schedule.parse("ls1:s:bound=5:0x5").executions[0]) == 5
+    with pytest.raises(ScheduleError, match="more than 5 choices"):
+        Schedule.parse("ls1:s:bound=5:0x6")
 
 
 @pytest.mark.parametrize(
