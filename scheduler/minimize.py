@@ -19,6 +19,7 @@ short (the rest without preemptions) as early as the finding allows.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from attrs import frozen
@@ -110,12 +111,19 @@ def minimize(
     finding: FindingKey | None = None,
     step_bound: int = DEFAULT_STEP_BOUND,
     budget: int = 1000,
+    seconds: float | None = None,
 ) -> Schedule:
     """A schedule showing the same finding (kind and sorted classes; by default the first
     one the schedule shows) with the fewest preemptions, then the fewest steps, found.
 
     A single-execution schedule is first searched for with 0, 1 and 2 preemptions (naive
-    bounded dfs, at most ``budget`` executions per bound, as CHESS iterates its bound)."""
+    bounded dfs, at most ``budget`` executions per bound, as CHESS iterates its bound).
+    With ``seconds``, the search stops after that long with the best schedule so far."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
     if isinstance(schedule, str):
         schedule = Schedule.parse(schedule)
     from scheduler.explore import fail_nths
@@ -133,12 +141,12 @@ def minimize(
         raise ScheduleError(f"the schedule does not show {finding[0]} {finding[1]}")
     if not prior:
         for bound in range(min(len(best.preempted), MAX_SEARCHED_BOUND + 1)):
-            found = _bounded_search(program, finding, bound, budget, step_bound, nths)
+            found = _bounded_search(program, finding, bound, budget, step_bound, nths, late)
             if found is not None:
                 best = found
                 break
     improved = True
-    while improved:
+    while improved and not late():
         improved = False
         for position in reversed(best.preempted):
             wanted: list[int | None] = list(best.choices)
@@ -148,6 +156,8 @@ def minimize(
                 best, improved = candidate, True
                 break
     for cut in range(len(best.choices) + 1):
+        if late():
+            break
         candidate = _attempt(program, prior, best.choices[:cut], step_bound, nths)
         if finding in candidate.findings and candidate.cost < best.cost:
             best = candidate
@@ -162,11 +172,14 @@ def _bounded_search(
     budget: int,
     step_bound: int,
     nths: Sequence[int | None],
+    late: Callable[[], bool],
 ) -> Attempt | None:
     """The first execution with at most ``bound`` preemptions that shows ``finding`` on its
-    own (a fresh lock graph each), or None within ``budget`` executions."""
+    own (a fresh lock graph each), or None within ``budget`` executions (or once ``late``)."""
     strategy = DepthFirst(preemption_bound=bound)
     for _ in range(budget):
+        if late():
+            return None
         chooser = strategy.next_chooser()
         if chooser is None:
             return None

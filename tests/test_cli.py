@@ -264,3 +264,14 @@ def test_scenario_files_that_are_not_files(capsys, tmp_path):
         code, out, err = lockstep(capsys, "explore", str(path))
         assert code == 2 and out == ""
         assert err == f"lockstep: error: {path}: {message}\n"
+
+
+def test_minimization_has_a_budget_and_can_be_left_out(capsys):
+    """``--no-minimize`` prints the lines as found; ``--minimize-seconds`` bounds the search
+    (abbcca's lines minimize to shorter ones when it may search)."""
+    code, out, _ = lockstep(capsys, "explore", "abbcca", "--no-minimize")
+    assert code == 1 and "minimized:" not in out
+    code, out, _ = lockstep(capsys, "explore", "abbcca", "--minimize-seconds", "0")
+    assert code == 1 and "minimized:" not in out
+    code, out, _ = lockstep(capsys, "explore", "abbcca")
+    assert code == 1 and "minimized:" in out

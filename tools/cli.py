@@ -300,6 +300,14 @@ def list_command() -> None:
     default=None,
     help="Save the exploration's state to FILE as it goes, and resume from it if it exists.",
 )
+@click.option(
+    "--minimize-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Time to spend minimizing each finding's replay line (0 or --no-minimize: none).",
+)
+@click.option("--no-minimize", is_flag=True, help="Print the replay lines as found.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 @click.option(
     "--report",
@@ -321,6 +329,8 @@ def explore_command(
     jobs: int,
     dask_scheduler: str | None,
     checkpoint: str | None,
+    minimize_seconds: float,
+    no_minimize: bool,
     as_json: bool,
     report_dir: Path | None,
 ) -> None:
@@ -380,8 +390,11 @@ def explore_command(
                 f.schedule,
                 finding=(f.kind, tuple(sorted(f.classes))),
                 step_bound=step_bound,
+                seconds=minimize_seconds,
             )
         )
+        if not no_minimize and minimize_seconds > 0
+        else f.schedule
         for f in result.findings
     ]
     if as_json:
