@@ -274,6 +274,11 @@ class Execution:
         access._oid_source = self.new_oid
         try:
             built = self.program()
+            if not isinstance(built, Program | Mapping):
+                raise TypeError(
+                    "a program callable must return a Program or a mapping of actor names to "
+                    f"async functions, not {type(built).__name__}"
+                )
             program = built if isinstance(built, Program) else Program(actors=built)
             if not program.actors:
                 raise ValueError("a program needs at least one actor")
@@ -302,7 +307,7 @@ class Execution:
         if not self.aborted and program.check is not None:
             try:
                 program.check()
-            except InvariantViolation as exc:
+            except (InvariantViolation, AssertionError) as exc:
                 self.report(
                     "invariant",
                     (),
@@ -377,6 +382,16 @@ class Execution:
             self._after_done(actor)
         except ExecutionAborted:
             return
+        except SystemExit as exc:
+            # a program's sys.exit() is its bug, not the tool's end
+            self.report(
+                "exception",
+                (),
+                ("exception", "SystemExit", actor.name),
+                f"exception in {actor.name}: SystemExit({exc.code!r})",
+                f"BUG: {actor.name} raised SystemExit({exc.code!r})",
+            )
+            self._abort(actor)
         except ScheduleMismatch as exc:
             self.error = exc.error
             self._abort(actor)

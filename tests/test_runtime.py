@@ -315,3 +315,36 @@ def test_assert_held_write_wants_the_write_hold():
     ]
     assert "lockdep_assert_held_write(" in result.findings[0].message
     assert "reader" in result.findings[0].title
+
+
+def test_misbehaving_programs_are_findings_or_one_clear_error():
+    """A factory returning a list is a clear TypeError; a check's AssertionError is an
+    invariant finding; an actor's SystemExit is an exception finding."""
+
+    with pytest.raises(TypeError, match="must return a Program or a mapping"):
+        explore(lambda: [1, 2], scenario="list")
+
+    def asserting():
+        async def a():
+            await point()
+
+        def check():
+            raise AssertionError("the end state is wrong")
+
+        return Program({"a": a}, check=check)
+
+    result = explore(asserting, scenario="asserting")
+    assert [(f.kind, f.title) for f in result.findings] == [
+        ("invariant", "invariant: the end state is wrong")
+    ]
+
+    def exiting():
+        async def a():
+            raise SystemExit(3)
+
+        return {"a": a}
+
+    result = explore(exiting, scenario="exiting")
+    assert [(f.kind, f.title) for f in result.findings] == [
+        ("exception", "exception in a: SystemExit(3)")
+    ]
