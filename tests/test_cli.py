@@ -275,3 +275,17 @@ def test_minimization_has_a_budget_and_can_be_left_out(capsys):
     assert code == 1 and "minimized:" not in out
     code, out, _ = lockstep(capsys, "explore", "abbcca")
     assert code == 1 and "minimized:" in out
+
+
+def test_a_schedule_line_from_a_file_or_stdin(capsys, tmp_path, monkeypatch):
+    """A line too long for an argument is read from a file, or from stdin with ``-``."""
+    import io
+
+    line = "ls1:abba:-:0x2.1x2"
+    path = tmp_path / "line.txt"
+    path.write_text(line + "\n")
+    code, out, _ = lockstep(capsys, "replay", str(path))
+    assert code == 1 and out.startswith("abba: replayed 1 execution, 2 findings")
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    code, out, _ = lockstep(capsys, "show", "-", "--format", "text")
+    assert code == 1 and "acquire A" in out

@@ -49,6 +49,8 @@ DEFAULT_SCENARIO = "replace-vs-destroy"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 #: Schedule options this lockstep reads: step bound, failing fault points, model variant.
 _KNOWN_OPTIONS = ("bound", "fail", "variant")
+#: How every schedule line starts (`scheduler.schedule.VERSION`).
+VERSION_PREFIX = "ls1:"
 
 
 class BadInput(Exception):
@@ -97,6 +99,31 @@ def _program(scenario: Scenario, variant: str | None) -> Callable[[], Program]:
     if scenario.with_variant is None:
         raise BadInput(f"scenario {scenario.name!r} does not run the model: it has no variants")
     return scenario.with_variant(flags)
+
+
+#: A schedule line read from a file or stdin may be this long (a 1,000,000-step execution
+#: is a few MiB at most).
+MAX_LINE_BYTES = 64 << 20
+
+
+def _schedule_text(argument: str) -> str:
+    """The schedule line an argument stands for: the line itself, ``-`` for stdin, or the
+    path of a file holding it (a line over 128 KiB cannot be an argument)."""
+    if argument == "-":
+        text = sys.stdin.read(MAX_LINE_BYTES + 1)
+    elif argument.startswith(VERSION_PREFIX) or not Path(argument).is_file():
+        return argument
+    else:
+        path = Path(argument)
+        if path.stat().st_size > MAX_LINE_BYTES:
+            raise BadInput(f"{argument}: larger than {MAX_LINE_BYTES:,} bytes")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"{argument}: cannot read a schedule line from it: {exc}") from None
+    if len(text) > MAX_LINE_BYTES:
+        raise BadInput(f"schedule longer than {MAX_LINE_BYTES:,} bytes")
+    return text.strip()
 
 
 def _step_bound(schedule: Schedule) -> int:
@@ -465,7 +492,7 @@ def lockorder_command(
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
 def replay_command(schedule: str, as_json: bool) -> None:
     """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
-    parsed = Schedule.parse(schedule)
+    parsed = Schedule.parse(_schedule_text(schedule))
     result = _replay_schedule(parsed)
     if as_json:
         click.echo(
@@ -517,7 +544,7 @@ _NO_DOT = "Graphviz's dot is not installed (Debian: apt-get install graphviz)"
 )
 def show_command(schedule: str, fmt: str, output: Path | None) -> None:
     """Replay SCHEDULE and draw the execution (and its lock graph) in one format."""
-    parsed = Schedule.parse(schedule)
+    parsed = Schedule.parse(_schedule_text(schedule))
     result = _replay_schedule(parsed)
     picture = report.Picture.of_replay(parsed.scenario, result)
     colour = output is None and fmt == "text" and use_colour(sys.stdout)
@@ -604,7 +631,7 @@ def _emit(body: str, output: Path | None) -> None:
 def minimize_command(schedule: str, as_json: bool) -> None:
     """Shrink SCHEDULE to the fewest preemptions, then the fewest steps, keeping its first
     finding (kind and lock classes); print the shorter replay line."""
-    parsed = Schedule.parse(schedule)
+    parsed = Schedule.parse(_schedule_text(schedule))
     program = _schedule_program(parsed)
     bound = _step_bound(parsed)
     small = minimize(program, parsed, step_bound=bound)
