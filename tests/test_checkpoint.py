@@ -68,3 +68,31 @@ def test_a_checkpoint_of_another_exploration_is_refused(tmp_path):
         explore(program, scenario="abba", checkpoint=path, checkpoint_every=1, progress=progress)
     with pytest.raises(CheckpointError, match="another exploration"):
         explore(program, scenario="abba", strategy="naive-dfs", checkpoint=path)
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
+    """A pickle that calls a function on load (here ``os.system``) is refused before the call:
+    the loader resolves only checkpoint classes."""
+    import os
+    import pickle
+
+    from scheduler import checkpoint
+
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(
+        pickle.dumps({"version": checkpoint.VERSION, "identity": (), "state": Exploit()})
+    )
+    with pytest.raises(
+        checkpoint.CheckpointError, match=r"refusing (posix|os)\.system"
+    ):
+        checkpoint.load(str(path), ())
+    assert not marker.exists()
+    path.write_bytes(b"\x80\x04garbage")
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable lockstep checkpoint"):
+        checkpoint.load(str(path), ())
