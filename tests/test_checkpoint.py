@@ -88,9 +88,7 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     path.write_bytes(
         pickle.dumps({"version": checkpoint.VERSION, "identity": (), "state": Exploit()})
     )
-    with pytest.raises(
-        checkpoint.CheckpointError, match=r"refusing (posix|os)\.system"
-    ):
+    with pytest.raises(checkpoint.CheckpointError, match=r"refusing (posix|os)\.system"):
         checkpoint.load(str(path), ())
     assert not marker.exists()
     path.write_bytes(b"\x80\x04garbage")
