@@ -1,0 +1,83 @@
+"""Hostile input to the CLI, in-process: malformed schedule lines, scenario files and
+checkpoints are each exit 2 and one line on stderr (or a normal result, if the mutation
+happens to be valid); never a traceback, never status 3."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scenarios.iommufd import DIRECTORY
+from tools.cli import run
+
+LINES = ["ls1:abba:-:0x2.1x2", "ls1:abbcca:-:0x2.1x2.2x2", "ls1:replace-vs-destroy:-:0x3.1x3"]
+TOML = (DIRECTORY / "replace-vs-destroy.toml").read_text()
+SCHEDULE_ALPHABET = "ls1:abcdx0123456789.-/=,_+ \n"
+
+
+def mutated(text: str) -> st.SearchStrategy[str]:
+    """``text`` with a few characters replaced, inserted or deleted."""
+
+    @st.composite
+    def edit(draw: st.DrawFn) -> str:
+        chars = list(text)
+        for _ in range(draw(st.integers(1, 4))):
+            at = draw(st.integers(0, len(chars)))
+            kind = draw(st.sampled_from(["replace", "insert", "delete"]))
+            char = draw(st.characters(codec="utf-8", exclude_characters="\x00"))
+            if kind == "insert" or at == len(chars):
+                chars.insert(at, char)
+            elif kind == "replace":
+                chars[at] = char
+            else:
+                del chars[at]
+        return "".join(chars)
+
+    return edit()
+
+
+def check(capsys, code: int) -> None:
+    out, err = capsys.readouterr()
+    assert code in (0, 1, 2), err
+    assert "Traceback" not in err and "Traceback" not in out
+    if code == 2:
+        assert err.startswith("lockstep: error: ") and err.count("\n") == 1, err
+
+
+def hostile(examples: int) -> settings:
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+@hostile(1000)
+@given(
+    st.one_of(
+        st.sampled_from(LINES).flatmap(mutated),
+        st.text(alphabet=SCHEDULE_ALPHABET, max_size=60),
+    )
+)
+def test_schedule_lines(capsys, line):
+    check(capsys, run(["replay", line]))
+
+
+@hostile(300)
+@given(st.one_of(mutated(TOML), st.text(max_size=200)))
+def test_scenario_files(capsys, tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("toml") / "s.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    code = run(["explore", str(path), "--strategy", "random", "--executions", "2", "--no-minimize"])
+    check(capsys, code)
+
+
+@hostile(200)
+@given(st.binary(max_size=300))
+def test_checkpoint_files(capsys, tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("ckpt") / "c.ckpt"
+    path.write_bytes(data)
+    code = run(["explore", "abba", "--no-minimize", "--checkpoint", str(path)])
+    _, err = capsys.readouterr()
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
