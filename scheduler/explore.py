@@ -19,6 +19,7 @@ rounds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 from attrs import field, frozen
@@ -59,6 +60,8 @@ class ExploreResult:
     preemption_bound: int | None = field(default=None, kw_only=True)
     #: stopped by Ctrl-C (KeyboardInterrupt) after ``executions``: the findings so far
     interrupted: bool = field(default=False, kw_only=True, eq=False)
+    #: why the exploration stopped early on purpose (``max_seconds``, ``stop_on_first``)
+    stopped: str = field(default="", kw_only=True, eq=False)
 
     @property
     def clean(self) -> bool:
@@ -72,6 +75,7 @@ class ExploreResult:
             "exhausted": self.exhausted,
             "preemption_bound": self.preemption_bound,
             "interrupted": self.interrupted,
+            "stopped": self.stopped,
             "findings": [f.to_json() for f in self.findings],
         } | ({} if self.fault_points is None else {"fault_points": self.fault_points})
 
@@ -104,6 +108,9 @@ def explore(
     progress: Callable[[int, int], None] | None = None,
     checkpoint: str | None = None,
     checkpoint_every: int = 1000,
+    max_seconds: float | None = None,
+    stop_on_first: bool = False,
+    on_finding: Callable[[Finding], None] | None = None,
     fail_nth: int | None = None,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
@@ -158,10 +165,13 @@ def explore(
     resumed = checkpoints.load(checkpoint, identity) if checkpoint else None
     pending = None
     interrupted = False
+    stopped = ""
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     if resumed is not None:
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
         found, count = resumed["findings"], resumed["count"]
         fail, most, runs, exhausted, reached = resumed["fault"]
+    reported = 0
     while fail <= most:
         while executions is None or runs < executions:
             chooser = pending if pending is not None else chosen.next_chooser()
@@ -203,13 +213,24 @@ def explore(
             runs += 1
             if progress is not None:
                 progress(count, len(found.findings))
-        exhausted = exhausted and chosen.exhausted and not interrupted
-        if interrupted:
+            new = found.findings[reported:]
+            reported = len(found.findings)
+            if on_finding is not None:
+                for finding in new:
+                    on_finding(finding)
+            if stop_on_first and new:
+                stopped = "stopped at the first finding"
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                stopped = f"stopped after {max_seconds:g} s"
+                break
+        exhausted = exhausted and chosen.exhausted and not interrupted and not stopped
+        if interrupted or stopped:
             break
         fail += 1
         if fail <= most:
             chosen, runs = fresh(), 0
-    if checkpoint and not interrupted:
+    if checkpoint and not interrupted and not stopped:
         checkpoints.remove(checkpoint)
     return ExploreResult(
         name,
@@ -224,6 +245,7 @@ def explore(
         reached=reached,
         preemption_bound=preemption_bound,
         interrupted=interrupted,
+        stopped=stopped,
     )
 
 

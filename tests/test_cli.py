@@ -28,7 +28,13 @@ def blocks(text):
 
 def test_explore_abba_reports_the_inversion_and_the_deadlock(capsys):
     code, out, err = lockstep(capsys, "explore", "abba")
-    assert code == 1 and err == ""
+    # each finding is also shown on stderr as it is found: its title and replay line
+    assert code == 1 and err == (
+        "found circular-dependency (A, B): possible circular locking dependency: A -> B -> A\n"
+        "  replay: lockstep replay ls1:abba:-:0x5\n"
+        "found deadlock (A, B): deadlock: t2 waits for A, t1 waits for B\n"
+        "  replay: lockstep replay ls1:abba:-:0x2.1x2\n"
+    )
     assert out.startswith("abba: 3 executions (dfs, exhausted), 2 findings")
     assert "WARNING: possible circular locking dependency detected" in out
     assert "the existing dependency chain (in reverse order) is:" in out
@@ -135,7 +141,8 @@ def test_same_seed_gives_byte_identical_output_across_hash_seeds():
     first = run_cli(*args, env={"PYTHONHASHSEED": "0"})
     second = run_cli(*args, env={"PYTHONHASHSEED": "4242"})
     assert first.returncode == second.returncode == 1
-    assert first.stderr == second.stderr == ""
+    assert first.stderr == second.stderr
+    assert first.stderr.count("\n  replay: lockstep replay ") == 2
     assert first.stdout == second.stdout
     assert "deadlock" in first.stdout
 
@@ -289,3 +296,22 @@ def test_a_schedule_line_from_a_file_or_stdin(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
     code, out, _ = lockstep(capsys, "show", "-", "--format", "text")
     assert code == 1 and "acquire A" in out
+
+
+def test_long_runs_can_be_bounded_and_watched(capsys):
+    """--max-time and -x stop early and say why; --jsonl prints each finding as a JSON line
+    as it is found, then one summary object; random and pct summaries name the seed."""
+    code, out, _ = lockstep(capsys, "explore", "map-vs-attach", "--max-time", "0", "--no-minimize")
+    assert code == 0
+    assert out.startswith("map-vs-attach: 1 execution (dfs, not exhausted, stopped after 0 s)")
+    code, out, err = lockstep(capsys, "explore", "abbcca", "-x", "--jsonl", "--no-minimize")
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and err == ""
+    assert [line.get("kind") for line in lines[:-1]] == ["circular-dependency"]
+    summary = lines[-1]["summary"]
+    assert summary["stopped"] == "stopped at the first finding" and not summary["exhausted"]
+    assert summary["executions"] == 1 and summary["seed"] == 0
+    code, out, _ = lockstep(
+        capsys, "explore", "abba", "--strategy", "pct", "--seed", "7", "--executions", "5"
+    )
+    assert out.startswith("abba: 5 executions (pct, seed 7)")

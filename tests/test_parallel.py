@@ -195,7 +195,7 @@ def test_jobs_on_the_command_line(capsys):
     code, out, _ = lockstep(
         capsys, "explore", "abba", "--strategy", "random", "--jobs", "2", "--executions", "40"
     )
-    assert code == 1 and out.startswith("abba: 40 executions (random, random), 2 findings")
+    assert code == 1 and out.startswith("abba: 40 executions (random, seed 0), 2 findings")
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,7 @@ def test_dask_on_the_command_line(capsys, dask_cluster):
         "--dask-scheduler",
         dask_cluster,
     )
-    assert code == 1 and out.startswith("abba: 40 executions (random, random), 2 findings")
+    assert code == 1 and out.startswith("abba: 40 executions (random, seed 0), 2 findings")
 
 
 @pytest.mark.parametrize("bound", [0, 1, 2])

@@ -169,13 +169,15 @@ def _finding_text(
 
 
 def _explore_text(
-    result: ExploreResult, shown: Sequence[ReplayResult], minimized: Sequence[str]
+    result: ExploreResult, shown: Sequence[ReplayResult], minimized: Sequence[str], seed: int = 0
 ) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.preemption_bound is not None:
         state += f", at most {result.preemption_bound} preemptions"
     if result.strategy in ("random", "pct"):
-        state = result.strategy
+        state = f"seed {seed}"
+    if result.stopped:
+        state += f", {result.stopped}"
     if result.fault_points is not None:
         state += f", {result.fault_points} fault points failed in turn"
     count = len(result.findings)
@@ -328,6 +330,19 @@ def list_command() -> None:
     help="Save the exploration's state to FILE as it goes, and resume from it if it exists.",
 )
 @click.option(
+    "--max-time",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Stop after this long (the result says it is not exhausted, and why).",
+)
+@click.option("-x", "--stop-on-first", is_flag=True, help="Stop after the first finding.")
+@click.option(
+    "--jsonl",
+    is_flag=True,
+    help="One JSON object per finding on stdout as it is found, then a summary object.",
+)
+@click.option(
     "--minimize-seconds",
     type=click.FloatRange(min=0),
     default=5.0,
@@ -356,6 +371,9 @@ def explore_command(
     jobs: int,
     dask_scheduler: str | None,
     checkpoint: str | None,
+    max_time: float | None,
+    stop_on_first: bool,
+    jsonl: bool,
     minimize_seconds: float,
     no_minimize: bool,
     as_json: bool,
@@ -367,7 +385,27 @@ def explore_command(
     program = _program(chosen, variant)
     options = _options(step_bound) + ([("variant", variant)] if variant else [])
     terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    if as_json and jsonl:
+        raise BadInput("--json and --jsonl: choose one")
+
+    def found_now(finding: Finding) -> None:
+        """A finding as soon as it is found: a JSON line, or its header on stderr."""
+        if jsonl:
+            click.echo(json.dumps(finding.to_json()))
+            sys.stdout.flush()
+        elif not as_json:
+            classes = f" ({', '.join(finding.classes)})" if finding.classes else ""
+            if terminal:
+                click.echo("\r\033[K", nl=False, err=True)
+            click.echo(
+                f"found {finding.kind}{classes}: {finding.title}\n"
+                f"  replay: lockstep replay {finding.schedule}",
+                err=True,
+            )
+
     if jobs > 1 or dask_scheduler is not None:
+        if max_time is not None or stop_on_first or jsonl:
+            raise BadInput("--max-time, --stop-on-first and --jsonl run in one process")
         if strategy not in PARALLEL_STRATEGIES:
             raise BadInput(
                 f"--jobs and --dask-scheduler share out {', '.join(PARALLEL_STRATEGIES)} "
@@ -395,7 +433,7 @@ def explore_command(
                 progress=progress,
             )
     else:
-        with _progress(executions, enabled=terminal and not as_json) as progress:
+        with _progress(executions, enabled=terminal and not (as_json or jsonl)) as progress:
             result = explore(
                 program,
                 strategy=strategy,
@@ -409,6 +447,9 @@ def explore_command(
                 depth=depth,
                 progress=progress,
                 checkpoint=checkpoint,
+                max_seconds=max_time,
+                stop_on_first=stop_on_first,
+                on_finding=found_now,
             )
     minimized = [
         str(
@@ -424,14 +465,19 @@ def explore_command(
         else f.schedule
         for f in result.findings
     ]
-    if as_json:
+    if jsonl:
+        summary = {k: v for k, v in result.to_json().items() if k != "findings"}
+        summary["seed"] = seed
+        summary["minimized"] = minimized
+        click.echo(json.dumps({"summary": summary}))
+    elif as_json:
         report = result.to_json()
         for entry, small in zip(report["findings"], minimized, strict=True):  # type: ignore[arg-type]
             entry["minimized"] = small
         click.echo(json.dumps(report, indent=2))
     else:
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
-        click.echo(_explore_text(result, shown, minimized), nl=False)
+        click.echo(_explore_text(result, shown, minimized, seed), nl=False)
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
         _write_report(report_dir, result, replays)
