@@ -78,7 +78,7 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     expected = variants.get(VARIANT)
     out = tmp_path / "findings"
     campaign = Campaign(
-        seed=0, max_time=45, variant=VARIANT, out=out, budget=100, shrink_seconds=20
+        seed=0, max_time=30, variant=VARIANT, out=out, budget=100, shrink_seconds=10
     )
     campaign.run()
     kinds = {f.signature[0] for f in campaign.found}
@@ -119,7 +119,13 @@ def test_shares_merge_into_one_folder_by_signature(tmp_path):
     there, and leaves no share folder behind."""
     out = tmp_path / "findings"
     campaign = Campaign(
-        seed=0, max_time=60, variant=VARIANT, out=out, stop_on_first=True, shrink_seconds=10
+        seed=0,
+        max_time=60,
+        variant=VARIANT,
+        out=out,
+        stop_on_first=True,
+        shrink_seconds=5,
+        budget=60,
     )
     fuzz_parallel(campaign, 2, engine=in_process(2))
     assert campaign.found
