@@ -187,3 +187,32 @@ def test_fuzz_fails_with_the_shrunk_scenario_and_its_replay_line(pytester):
             "*replay: lockstep replay 'ls1:*variant=finalize-after-unlock:*",
         ]
     )
+
+
+def test_a_relative_manifest_is_found_beside_the_test_file(pytester):
+    """A manifest path is resolved against the test file, not the current directory; a
+    missing one says how to write it."""
+    sub = pytester.mkdir("sub")
+    (sub / "lockorder.manifest").write_text(MANIFEST.read_text())
+    (sub / "test_order.py").write_text(
+        "def test_order(lockstep):\n"
+        '    lockstep.assert_lockorder("lockorder.manifest", "selftest-device", faults=True)\n'
+        "\n"
+        "def test_missing(lockstep):\n"
+        '    lockstep.assert_lockorder("absent.manifest", "selftest-device", faults=True)\n'
+    )
+    result = pytester.runpytest("sub", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*no lock-order manifest at *sub/absent.manifest; write one with: "
+            "lockstep lockorder --faults selftest-device > *sub/absent.manifest*"
+        ]
+    )
+
+
+def test_version(capsys):
+    from tools.cli import run
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("lockstep, version ")

@@ -238,6 +238,7 @@ def _progress(total: int | None, *, enabled: bool) -> Iterator[Callable[[int, in
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="iommufd-lockstep", prog_name="lockstep")
 @click.option("--debug", is_flag=True, help="On an internal error, print its traceback.")
 def main(debug: bool) -> None:
     """Explore interleavings of lock-using actors and report deadlocks and lockdep splats.

@@ -140,6 +140,8 @@ class Lockstep:
     seed: int | None = None
     #: a folder of the test's own, for what fuzz writes
     tmp: Path = Path(".lockstep")
+    #: the folder of the test file: a relative manifest path is found there
+    here: Path = Path(".")
 
     def explore(
         self,
@@ -212,7 +214,17 @@ class Lockstep:
     def assert_lockorder(self, manifest: str | Path, *targets: Target, **kwargs: Any) -> None:
         """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list."""
         __tracebackhide__ = True
-        allowed = lockorder.load(manifest)
+        path = Path(manifest)
+        if not path.is_absolute():
+            path = self.here / path
+        if not path.is_file():
+            names = " ".join(str(t) for t in targets if isinstance(t, str | Path))
+            raise AssertionError(
+                f"no lock-order manifest at {path}; write one with: "
+                f"lockstep lockorder{' --faults' if kwargs.get('faults') else ''} "
+                f"{names} > {path}"
+            )
+        allowed = lockorder.load(path)
         results = [self.explore(target, **kwargs) for target in targets]
         new = lockorder.new_edges(lockorder.collect(results), allowed)
         if new:
@@ -235,6 +247,7 @@ def lockstep(request: pytest.FixtureRequest) -> Lockstep:
         executions=config.getoption("--lockstep-executions"),
         seed=config.getoption("--lockstep-seed"),
         tmp=request.getfixturevalue("tmp_path"),
+        here=request.path.parent,
     )
 
 
