@@ -31,7 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
@@ -72,6 +75,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _SKIP = (_HERE, contextlib.__file__)
 _TRIO = os.path.dirname(os.path.abspath(trio.__file__))
 DEFAULT_STEP_BOUND = 10_000
+#: Wall-clock seconds one step may take before it is a step-bound finding (an actor that
+#: loops with no scheduling point), and how often that is checked.
+STEP_SECONDS = 10.0
+_TICK_SECONDS = 1.0
 #: Virtual seconds after which an execution in which every task waits is declared stalled.
 #: The clock is trio's MockClock with autojump: it only moves when no task can run, which
 #: under the scheduler happens only when an actor waits on a real trio primitive.
@@ -223,8 +230,15 @@ class Execution:
         trace: bool = False,
         step_bound: int = DEFAULT_STEP_BOUND,
         fail_nth: int | None = None,
+        step_seconds: float | None = -1.0,
     ) -> None:
         self.program = program
+        #: a step that runs longer than this (an actor looping with no scheduling point)
+        #: is a step-bound finding; None: no time bound; negative: `STEP_SECONDS`
+        self.step_seconds = (
+            STEP_SECONDS if step_seconds is not None and step_seconds < 0 else step_seconds
+        )
+        self._tick = (-1, 0.0)
         self.chooser = chooser
         self.lockdep = lockdep
         self.index = index
@@ -284,7 +298,8 @@ class Execution:
                 raise ValueError("a program needs at least one actor")
             if self.lockdep is not None:
                 self.lockdep.begin_execution(self.index)
-            trio.run(self._main, program, clock=trio.testing.MockClock(autojump_threshold=0))
+            with self._step_timer():
+                trio.run(self._main, program, clock=trio.testing.MockClock(autojump_threshold=0))
         finally:
             _current = None
             access._oid_source = None
@@ -350,6 +365,37 @@ class Execution:
         self._made[creator] = n
         return (creator << 24) | n
 
+    @contextlib.contextmanager
+    def _step_timer(self) -> Iterator[None]:
+        """A step may run at most ``step_seconds`` of wall time: a SIGALRM tick each second
+        checks that the step count moved, and raises `StepTimeout` in the stuck actor if it
+        did not. Only in the main thread (signals are delivered there), else no bound."""
+        if self.step_seconds is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        self._tick = (self.steps, time.monotonic())
+        previous = signal.signal(signal.SIGALRM, self._on_tick)
+        signal.setitimer(signal.ITIMER_REAL, _TICK_SECONDS, _TICK_SECONDS)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _on_tick(self, signum: int, frame: object) -> None:
+        steps, since = self._tick
+        now = time.monotonic()
+        if self.steps != steps:
+            self._tick = (self.steps, now)
+        elif (
+            self.step_seconds is not None
+            and now - since > self.step_seconds
+            and self.running is not None
+            and not self.aborted
+        ):
+            self._tick = (self.steps, now)
+            raise StepTimeout
+
     def _take_footprint(self) -> None:
         """End the running step: its recorded accesses become `last_footprint`."""
         sink = access._sink
@@ -382,6 +428,19 @@ class Execution:
             self._after_done(actor)
         except ExecutionAborted:
             return
+        except StepTimeout as exc:
+            where = _model_frames(exc)
+            site = where[-1] if where else "?"
+            self.report(
+                "step-bound",
+                (),
+                ("step-bound", "time", actor.name, site),
+                f"step bound exceeded: {actor.name} ran more than {self.step_seconds:g} s "
+                f"without a scheduling point, at {site}",
+                f"livelock? {actor.name} ran more than {self.step_seconds:g} s without reaching a "
+                f"scheduling point; it was at {site}",
+            )
+            self._abort(actor)
         except SystemExit as exc:
             # a program's sys.exit() is its bug, not the tool's end
             self.report(
@@ -703,6 +762,11 @@ class Execution:
         from scheduler.lockdep import sleep_in_atomic_report
 
         self.add(sleep_in_atomic_report(self, actor, what, model_where(4), sleeping))
+
+
+class StepTimeout(BaseException):
+    """Raised in an actor whose step ran longer than the execution's ``step_seconds``
+    (a BaseException, so that model code's ``except Exception`` cannot swallow it)."""
 
 
 class ScheduleMismatch(Exception):

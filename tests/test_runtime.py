@@ -348,3 +348,29 @@ def test_misbehaving_programs_are_findings_or_one_clear_error():
     assert [(f.kind, f.title) for f in result.findings] == [
         ("exception", "exception in a: SystemExit(3)")
     ]
+
+
+def test_an_actor_that_never_reaches_a_scheduling_point_is_a_step_bound_finding(monkeypatch):
+    """A step is bounded in wall time too (``STEP_SECONDS``): an actor spinning with no
+    scheduling point is a step-bound finding naming it and its site, not a hang."""
+    import time
+
+    from scheduler import runtime
+
+    monkeypatch.setattr(runtime, "STEP_SECONDS", 1.5)
+
+    def program():
+        async def spinner():
+            while True:
+                time.sleep(0.01)
+
+        async def other():
+            await point()
+
+        return {"other": other, "spinner": spinner}
+
+    result = explore(program, strategy="random", executions=1, scenario="spin")
+    assert [f.kind for f in result.findings] == ["step-bound"]
+    assert result.findings[0].title.startswith(
+        "step bound exceeded: spinner ran more than 1.5 s without a scheduling point, at spinner"
+    )
