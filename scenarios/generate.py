@@ -167,10 +167,18 @@ def specs(draw: st.DrawFn) -> Spec:
     for index in range(1, count + 1):
         mine = [device for device in devices if owner[device] == index]
         script: list[Op] = []
-        for _ in range(draw(st.integers(1, 4))):
+        wanted = draw(st.integers(1, 4))
+        while len(script) < wanted:
             op = _op(draw, draw(st.sampled_from(_ACTOR_OPS)), names, mine)
-            if op is not None:
-                script.append(op)
+            if op is None:
+                wanted -= 1
+                continue
+            script.append(op)
+            if op.op == "mock_domain" and len(script) < wanted and draw(st.booleans()):
+                # a typed chain, as syzkaller draws one: replace what was just made
+                stdev = str(op.params["as"])
+                pt = _ref(draw, names.ioas + names.hwpts)
+                script.append(Op("mock_domain_replace", {"stdev": stdev, "pt": pt}, None))
         if script:
             actors[f"t{index}"] = tuple(script)
     for filler in ("t1", "t2"):
