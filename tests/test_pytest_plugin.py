@@ -216,3 +216,21 @@ def test_version(capsys):
 
     assert run(["--version"]) == 0
     assert capsys.readouterr().out.startswith("lockstep, version ")
+
+
+def test_a_failure_in_a_trio_test_is_not_wrapped(pytester):
+    """Under pytest-trio the report comes first, not an ExceptionGroup around it."""
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.trio
+        async def test_b5(lockstep):
+            lockstep.assert_clean("selftest-device", variant="shared-destroy-rwsem-class")
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "LockstepFailure" in out and "ExceptionGroup" not in out
+    assert "=== finding 1 of 1: recursive-locking (&obj->destroy_rwsem) ===" in out

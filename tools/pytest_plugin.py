@@ -131,6 +131,34 @@ def report(result: ExploreResult, program: ProgramFn) -> str:
     return "\n".join(lines)
 
 
+class LockstepFailure(AssertionError):
+    """A lockstep assertion failed: the message is the whole report."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    """Under pytest-trio a failure arrives wrapped in an ExceptionGroup: unwrap a lone
+    `LockstepFailure`, so that its report is the first thing shown."""
+    try:
+        return (yield)
+    except BaseExceptionGroup as group:
+        inner = _lone_failure(group)
+        if inner is None:
+            raise
+        raise inner from None
+
+
+def _lone_failure(group: BaseExceptionGroup) -> LockstepFailure | None:
+    while len(group.exceptions) == 1:
+        only = group.exceptions[0]
+        if isinstance(only, LockstepFailure):
+            return only
+        if not isinstance(only, BaseExceptionGroup):
+            return None
+        group = only
+    return None
+
+
 @attrs.define
 class Lockstep:
     """What the ``lockstep`` fixture gives a test: explore, and assert clean or in order."""
@@ -174,7 +202,7 @@ class Lockstep:
         result = self.explore(target, **kwargs)
         if result.findings:
             program = _resolve(target, kwargs.get("variant")).program
-            raise AssertionError(_outside_trio(lambda: report(result, program)))
+            raise LockstepFailure(_outside_trio(lambda: report(result, program)))
         return result
 
     def fuzz(
@@ -209,7 +237,7 @@ class Lockstep:
                 lines += ["", f"--- {path}", path.read_text(encoding="utf-8").rstrip()]
                 if replay_line:
                     lines.append(f"replay: lockstep replay '{replay_line}'")
-            raise AssertionError("\n".join(lines))
+            raise LockstepFailure("\n".join(lines))
 
     def assert_lockorder(self, manifest: str | Path, *targets: Target, **kwargs: Any) -> None:
         """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list."""
@@ -219,7 +247,7 @@ class Lockstep:
             path = self.here / path
         if not path.is_file():
             names = " ".join(str(t) for t in targets if isinstance(t, str | Path))
-            raise AssertionError(
+            raise LockstepFailure(
                 f"no lock-order manifest at {path}; write one with: "
                 f"lockstep lockorder{' --faults' if kwargs.get('faults') else ''} "
                 f"{names} > {path}"
@@ -235,7 +263,7 @@ class Lockstep:
             ]
             lines += ["", "if the new order is intended, add these lines to the manifest:"]
             lines += [edge.line() for edge in new]
-            raise AssertionError("\n".join(lines))
+            raise LockstepFailure("\n".join(lines))
 
 
 @pytest.fixture
@@ -251,4 +279,4 @@ def lockstep(request: pytest.FixtureRequest) -> Lockstep:
     )
 
 
-__all__ = ["Lockstep", "lockstep", "report"]
+__all__ = ["Lockstep", "LockstepFailure", "lockstep", "report"]
