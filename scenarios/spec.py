@@ -27,6 +27,7 @@ from actors.system import System
 from actors.variant import MERGED, Variant
 from actors.vfio import VfioDeviceSet
 from scheduler import InvariantViolation, Program, fault_injected
+from scheduler.access import shared
 
 #: operation -> (required parameters, optional parameters)
 OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -96,16 +97,40 @@ def errno_name(rc: int) -> str:
 ResultHook = Callable[[System, str, "Op", int], None]
 
 
+@shared
+@attrs.define(eq=False, slots=False)
+class _Cell:
+    """One value the actors share through the callers' side (what a name stands for, a
+    claim count): tracked, since one actor writes it and another reads it."""
+
+    value: int = 0
+
+
+def _bound_names(spec: Spec) -> list[str]:
+    """Every name ``spec`` binds: its IOASes, and what its operations bind with ``as``."""
+    names = list(spec.ioas)
+    for op in (*spec.setup, *(op for script in spec.actors.values() for op in script)):
+        name = op.params.get("as")
+        if isinstance(name, str):
+            names.append(name)
+            if op.op == "mock_domain":
+                names += [f"{name}.hwpt", f"{name}.idev"]
+    return names
+
+
 @attrs.define(eq=False)
 class _Run:
-    """The state of one execution of a spec: the machine and what names stand for."""
+    """The state of one execution of a spec: the machine and what names stand for. The
+    dicts are made before anything runs and never change; what actors share goes through
+    their `_Cell` values (a plain dict entry would be invisible to the explorer)."""
 
     system: System
     on_result: ResultHook | None = None
     devices: dict[str, PhysDevice] = attrs.field(factory=dict)
-    ids: dict[str, int] = attrs.field(factory=dict)
-    #: devices whose group the other DMA owner claimed through them (and has to release)
-    claims: dict[str, int] = attrs.field(factory=dict)
+    #: what each bound name stands for (0 until its operation succeeded)
+    ids: dict[str, _Cell] = attrs.field(factory=dict)
+    #: per device: how often the other DMA owner claimed its group through it
+    claims: dict[str, _Cell] = attrs.field(factory=dict)
 
     def id(self, value: str | int) -> int:
         if isinstance(value, int):
@@ -113,7 +138,8 @@ class _Run:
         if value in self.devices:
             idev = self.devices[value].idev
             return idev.obj.id if idev is not None else 0
-        return self.ids.get(value, 0)
+        cell = self.ids.get(value)
+        return cell.value if cell is not None else 0
 
     async def run(self, who: str, index: int, op: Op) -> bool:
         """Run ``op``; False when it failed because of an injected fault: the actor then stops,
@@ -137,15 +163,15 @@ class _Run:
     def _bind(self, kind: str, name: str, result: OpResult) -> None:
         out = result.out
         if kind == "ioas_alloc":
-            self.ids[name] = out["ioas_id"]
+            self.ids[name].value = out["ioas_id"]
         elif kind == "map":
-            self.ids[name] = out["iova"]
+            self.ids[name].value = out["iova"]
         elif kind == "mock_domain":
-            self.ids[name] = out["stdev_id"]
-            self.ids[f"{name}.hwpt"] = out["hwpt_id"]
-            self.ids[f"{name}.idev"] = out["idev_id"]
+            self.ids[name].value = out["stdev_id"]
+            self.ids[f"{name}.hwpt"].value = out["hwpt_id"]
+            self.ids[f"{name}.idev"].value = out["idev_id"]
         else:
-            self.ids[name] = out["hwpt_id"]
+            self.ids[name].value = out["hwpt_id"]
 
     async def _dispatch(self, op: Op) -> OpResult:
         p = op.params
@@ -182,13 +208,14 @@ class _Run:
             case "claim_dma_owner":
                 result = await ops.group_claim_dma_owner(dev.dev, OTHER_OWNER)
                 if not result.rc:
-                    self.claims[dev.dev.name] = self.claims.get(dev.dev.name, 0) + 1
+                    self.claims[dev.dev.name].value += 1
                 return result
             case "release_dma_owner":
                 # a driver releases only the ownership it holds (else nothing to release)
-                if not self.claims.get(dev.dev.name):
+                claimed = self.claims[dev.dev.name]
+                if not claimed.value:
                     return OpResult(0)
-                self.claims[dev.dev.name] -= 1
+                claimed.value -= 1
                 return await ops.group_release_dma_owner(dev.dev)
         raise AssertionError(f"unknown operation {op.op}")
 
@@ -210,7 +237,12 @@ def build_program(
     mistakes ``variant`` names."""
 
     def program() -> Program:
-        run = _Run(System(IommufdCtx(variant=variant)), on_result)
+        run = _Run(
+            System(IommufdCtx(variant=variant)),
+            on_result,
+            ids={name: _Cell() for name in _bound_names(spec)},
+            claims={dev: _Cell() for devices in spec.groups.values() for dev in devices},
+        )
 
         async def setup() -> None:
             s = run.system

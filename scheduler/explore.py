@@ -213,14 +213,14 @@ def explore(
             runs += 1
             if progress is not None:
                 progress(count, len(found.findings))
-            new = found.findings[reported:]
-            reported = len(found.findings)
-            if on_finding is not None:
-                for finding in new:
-                    on_finding(finding)
-            if stop_on_first and new:
-                stopped = "stopped at the first finding"
-                break
+            if len(found.findings) > reported:
+                if on_finding is not None:
+                    for finding in found.findings[reported:]:
+                        on_finding(finding)
+                reported = len(found.findings)
+                if stop_on_first:
+                    stopped = "stopped at the first finding"
+                    break
             if deadline is not None and time.monotonic() > deadline:
                 stopped = f"stopped after {max_seconds:g} s"
                 break

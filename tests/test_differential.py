@@ -649,30 +649,23 @@ def test_free_own_lock():
     differential(free_own_lock, "free_own_lock")
 
 
-@shared
-@attrs.define(slots=False, eq=False)
-class Pair:
-    x: int = 0
-    y: int = 0
-
-
 def read_steers_step() -> Program:
-    """t1's one step reads y only if x is still 0: what a step touches depends on a value it
-    read. dfs ran 2 executions and missed the broken invariant: the reversal of t1's read
-    of y with t2's write was planned where t0's write of x sleeps, which commutes with the
-    write of y, but not with t1's step."""
-    pair = Pair()
+    """t1's one step reads b (y) only if a (x) is still 0: what a step touches depends on a
+    value it read. dfs ran 2 executions and missed the broken invariant: the reversal of
+    t1's read of y with t2's write was planned where t0's write of x sleeps, which commutes
+    with the write of y, but not with t1's step."""
+    obj = Obj()
 
     async def t0():
-        pair.x = 1
+        obj.a = 1
 
     async def t1():
         await point()
-        if pair.x == 0 and pair.y == 1:
+        if obj.a == 0 and obj.b == 1:
             raise InvariantViolation("y without x")
 
     async def t2():
-        pair.y = 1
+        obj.b = 1
 
     return Program({"t0": t0, "t1": t1, "t2": t2})
 

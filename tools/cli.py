@@ -39,6 +39,7 @@ from scheduler.explore import is_interrupt
 from scheduler.minimize import minimize, preemptions
 from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from scheduler.runtime import DEFAULT_STEP_BOUND
+from scheduler.schedule import VERSION as SCHEDULE_VERSION
 from tools import fuzz as fuzzing
 from tools import lockgraph, lockorder, report
 from tools.swimlane import render, use_colour
@@ -49,8 +50,8 @@ DEFAULT_SCENARIO = "replace-vs-destroy"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 #: Schedule options this lockstep reads: step bound, failing fault points, model variant.
 _KNOWN_OPTIONS = ("bound", "fail", "variant")
-#: How every schedule line starts (`scheduler.schedule.VERSION`).
-VERSION_PREFIX = "ls1:"
+#: How every schedule line starts.
+VERSION_PREFIX = f"{SCHEDULE_VERSION}:"
 
 
 class BadInput(Exception):

@@ -83,6 +83,12 @@ class Verdict:
     exhausted: bool
 
 
+def walk_seed(spec: Spec) -> int:
+    """The seed of the random walks that follow dfs on ``spec``: from its text, so that a
+    verdict is a function of the scenario alone."""
+    return int(hashlib.sha256(generate.dump(spec).encode()).hexdigest()[:8], 16)
+
+
 def verdict(
     spec: Spec, *, budget: int, variant: Variant = MERGED, fail_nth: int | None = None
 ) -> Verdict:
@@ -93,7 +99,7 @@ def verdict(
     first = explore(program, executions=budget, scenario=spec.name, fail_nth=fail_nth)
     runs = [first]
     if not first.exhausted:
-        seed = int(hashlib.sha256(generate.dump(spec).encode()).hexdigest()[:8], 16)
+        seed = walk_seed(spec)
         runs.append(
             explore(
                 program,
@@ -321,7 +327,7 @@ class Campaign:
         ]
         tail = "# lockstep-fuzz: " + json.dumps(meta)
         path.write_text(generate.dump(spec, "\n".join([*lines, tail])), encoding="utf-8")
-        replay_line = self._replay_line(path, sig, fail_nth)
+        replay_line = self._replay_line(path, spec, sig, fail_nth)
         if replay_line:
             lines.append(f"# lockstep replay '{replay_line}'")
             path.write_text(generate.dump(spec, "\n".join([*lines, tail])), encoding="utf-8")
@@ -341,7 +347,7 @@ class Campaign:
         if self.on_found is not None:
             self.on_found(found)
 
-    def _replay_line(self, path: Path, sig: Signature, fail_nth: int | None) -> str:
+    def _replay_line(self, path: Path, spec: Spec, sig: Signature, fail_nth: int | None) -> str:
         """The replay line of ``sig`` in the written file, as ``lockstep explore`` names
         it (by its path), so that ``lockstep replay`` runs it."""
         scenario = toml_scenario.load(path)
@@ -356,7 +362,7 @@ class Campaign:
                 program,
                 strategy=strategy,
                 executions=self.budget,
-                seed=self._seed_of(path),
+                seed=walk_seed(spec),
                 scenario=str(path),
                 options=options,
                 fail_nth=fail_nth,
@@ -365,10 +371,6 @@ class Campaign:
                 if signature(f) == sig:
                     return f.schedule
         return ""
-
-    def _seed_of(self, path: Path) -> int:
-        spec = toml_scenario.load_spec(path)
-        return int(hashlib.sha256(generate.dump(spec).encode()).hexdigest()[:8], 16)
 
     def _verdict(self, spec: Spec, fail_nth: int | None) -> Verdict:
         key = (self._text(spec), fail_nth)
