@@ -20,14 +20,22 @@ rounds.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 
 from attrs import field, frozen
 
 from scheduler import checkpoint as checkpoints
 from scheduler.events import Event, Finding
 from scheduler.lockdep import Edge, Lockdep
-from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Chooser, Execution, Program, RawFinding
+from scheduler.runtime import (
+    DEFAULT_STEP_BOUND,
+    ActorFn,
+    Chooser,
+    Execution,
+    Program,
+    RawFinding,
+    run_all,
+)
 from scheduler.schedule import Schedule, ScheduleError
 from scheduler.strategies import Replay, Strategy, make_strategy
 
@@ -171,65 +179,72 @@ def explore(
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
         found, count = resumed["findings"], resumed["count"]
         fail, most, runs, exhausted, reached = resumed["fault"]
-    reported = 0
-    while fail <= most:
-        while executions is None or runs < executions:
-            chooser = pending if pending is not None else chosen.next_chooser()
-            pending = None
-            if chooser is None:
-                break
-            if checkpoint and count % checkpoint_every == 0:
-                state = {
-                    "strategy": chosen,
-                    "chooser": chooser,
-                    "graph": graph,
-                    "findings": found,
-                    "count": count,
-                    "fault": (fail, most, runs, exhausted, reached),
-                }
-                checkpoints.save(checkpoint, identity, state)
-            try:
-                ex = run_execution(
-                    program,
-                    chooser,
-                    graph,
-                    found,
-                    count,
-                    step_bound=step_bound,
-                    fail=fail,
-                    trace=trace,
-                )
-            except BaseException as exc:
-                if not is_interrupt(exc):
-                    raise
-                interrupted = True
-                break
-            if not ex.fault_fired:
-                reached = max(reached, ex.fault_points)
-                if faults:
-                    # a fault-free run: a later round can fail any of its points
-                    most = max(most, reached)
-            count += 1
-            runs += 1
-            if progress is not None:
-                progress(count, len(found.findings))
-            if len(found.findings) > reported:
-                if on_finding is not None:
-                    for finding in found.findings[reported:]:
-                        on_finding(finding)
-                reported = len(found.findings)
-                if stop_on_first:
-                    stopped = "stopped at the first finding"
+
+    def rounds() -> Generator[Execution, None, None]:
+        """The executions, round after round of fault choices (run by `run_all`)."""
+        nonlocal chosen, pending, count, fail, most, runs, exhausted, reached
+        nonlocal interrupted, stopped
+        reported = 0
+        while fail <= most:
+            while executions is None or runs < executions:
+                chooser = pending if pending is not None else chosen.next_chooser()
+                pending = None
+                if chooser is None:
                     break
-            if deadline is not None and time.monotonic() > deadline:
-                stopped = f"stopped after {max_seconds:g} s"
+                if checkpoint and count % checkpoint_every == 0:
+                    state = {
+                        "strategy": chosen,
+                        "chooser": chooser,
+                        "graph": graph,
+                        "findings": found,
+                        "count": count,
+                        "fault": (fail, most, runs, exhausted, reached),
+                    }
+                    checkpoints.save(checkpoint, identity, state)
+                try:
+                    ex = yield from run_execution(
+                        program,
+                        chooser,
+                        graph,
+                        found,
+                        count,
+                        step_bound=step_bound,
+                        fail=fail,
+                        trace=trace,
+                    )
+                except BaseException as exc:
+                    if not is_interrupt(exc):
+                        raise
+                    interrupted = True
+                    break
+                if not ex.fault_fired:
+                    reached = max(reached, ex.fault_points)
+                    if faults:
+                        # a fault-free run: a later round can fail any of its points
+                        most = max(most, reached)
+                count += 1
+                runs += 1
+                if progress is not None:
+                    progress(count, len(found.findings))
+                if len(found.findings) > reported:
+                    if on_finding is not None:
+                        for finding in found.findings[reported:]:
+                            on_finding(finding)
+                    reported = len(found.findings)
+                    if stop_on_first:
+                        stopped = "stopped at the first finding"
+                        break
+                if deadline is not None and time.monotonic() > deadline:
+                    stopped = f"stopped after {max_seconds:g} s"
+                    break
+            exhausted = exhausted and chosen.exhausted and not interrupted and not stopped
+            if interrupted or stopped:
                 break
-        exhausted = exhausted and chosen.exhausted and not interrupted and not stopped
-        if interrupted or stopped:
-            break
-        fail += 1
-        if fail <= most:
-            chosen, runs = fresh(), 0
+            fail += 1
+            if fail <= most:
+                chosen, runs = fresh(), 0
+
+    run_all(rounds())
     if checkpoint and not interrupted and not stopped:
         checkpoints.remove(checkpoint)
     return ExploreResult(
@@ -268,9 +283,9 @@ def run_execution(
     step_bound: int,
     fail: int,
     trace: bool = False,
-) -> Execution:
-    """Run execution ``index`` into ``graph``, failing its ``fail``-th fault point (0: none),
-    and take its findings into ``found``."""
+) -> Generator[Execution, None, Execution]:
+    """Execution ``index`` into ``graph``, failing its ``fail``-th fault point (0: none), for
+    `run_all` to run; then take its findings into ``found``."""
     ex = Execution(
         program,
         chooser,
@@ -280,7 +295,7 @@ def run_execution(
         step_bound=step_bound,
         fail_nth=fail or None,
     )
-    ex.run()
+    yield ex
     found.record(ex, graph, index, fail if ex.fault_points >= fail else 0)
     return ex
 

@@ -51,7 +51,7 @@ from scheduler.explore import (
 )
 from scheduler.lockdep import Edge, Lockdep
 from scheduler.pct import Pct
-from scheduler.runtime import DEFAULT_STEP_BOUND, Chooser, Execution
+from scheduler.runtime import DEFAULT_STEP_BOUND, Chooser, Execution, run_all
 from scheduler.strategies import RandomWalk
 
 #: The strategies an exploration can be shared out under.
@@ -223,14 +223,16 @@ class _Merged:
 
     def run(self, chooser: Chooser, fail_nth: int | None) -> None:
         """Run one execution here, into the exploration's graph."""
-        ex = run_execution(
-            self.program,
-            chooser,
-            self.graph,
-            self.found,
-            self.executions,
-            step_bound=self.step_bound,
-            fail=fail_nth or 0,
+        ex = run_all(
+            run_execution(
+                self.program,
+                chooser,
+                self.graph,
+                self.found,
+                self.executions,
+                step_bound=self.step_bound,
+                fail=fail_nth or 0,
+            )
         )
         if not ex.fault_fired:
             self.reached = max(self.reached, ex.fault_points)
