@@ -270,7 +270,13 @@ def build_program(
             invariants.check(run.system)
 
         actors = {who: _actor(run, who, script) for who, script in spec.actors.items()}
-        return Program(actors, setup=setup, check=check)
+        return Program(
+            actors,
+            setup=setup,
+            check=check,
+            copy_setup=True,
+            share=(on_result,) if on_result is not None else (),
+        )
 
     program.__qualname__ = spec.name
     return program

@@ -350,6 +350,45 @@ class _DporRun:
         return _Branch(ordered[0].index, None)
 
 
+class _RaceCache:
+    """What `Dpor._races` computed for the steps of the last execution: their vector clocks,
+    their index among their actor's steps, the accesses so far by key, and the races. The
+    next execution repeats the last one up to the node where it took a new branch; for
+    those steps all of this is the same, so only the steps after are computed again. The
+    races found are all planned again, as a full computation would plan them."""
+
+    __slots__ = ("clocks", "history", "lidx", "races", "steps", "width")
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        #: per step: its node, actor and footprint when it was computed
+        self.steps: list[tuple[_Node, int, Footprint | None]] = []
+        self.clocks: list[list[int]] = []
+        self.lidx: list[int] = []
+        self.history: dict[Key, list[tuple[int, int]]] = {}
+        self.races: list[tuple[int, int]] = []
+
+    def keep(self, stack: list[_Node], resume_at: int) -> int:
+        """Drop what no longer holds for ``stack``, whose steps before ``resume_at`` were
+        taken as last time; how many steps are kept."""
+        steps = self.steps
+        keep = min(resume_at, len(steps), len(stack))
+        for j in range(keep):
+            node, actor, fp = steps[j]
+            if node is not stack[j] or actor != node.actor or fp != node.fp:
+                keep = j
+                break
+        if keep < len(steps):
+            del steps[keep:], self.clocks[keep:], self.lidx[keep:]
+            for earlier in self.history.values():
+                while earlier and earlier[-1][0] >= keep:
+                    earlier.pop()
+            races = self.races
+            while races and races[-1][1] >= keep:
+                races.pop()
+        return keep
+
+
 class Dpor:
     """Exhaustive exploration with optimal DPOR (the strategy behind ``--strategy dfs``)."""
 
@@ -375,6 +414,7 @@ class Dpor:
         self.cut_short = False
         self.exhausted = False
         self._run: _DporRun | None = None
+        self._cache: _RaceCache | None = None
 
     def next_chooser(self) -> _DporRun | None:
         if self._run is not None:
@@ -401,13 +441,20 @@ class Dpor:
                     add_branch(last, p, None)
         actors = [node.actor for node in stack] + [actor for actor, _, _ in waiting]
         width = 1 + max(actors) if actors else 0
+        cache = self._cache
+        if cache is None or cache.width < width:
+            cache = self._cache = _RaceCache(max(width, cache.width if cache else 0))
+        width = cache.width
+        start = cache.keep(stack, self.resume_at)
         local = [0] * width
-        lidx: list[int] = []
-        clocks: list[list[int]] = []
         last_clock: list[list[int] | None] = [None] * width
-        history: dict[Key, list[tuple[int, int]]] = {}
-        races: list[tuple[int, int]] = []
-        for j, node in enumerate(stack):
+        clocks, lidx, history, races = cache.clocks, cache.lidx, cache.history, cache.races
+        for j in range(start):
+            a = stack[j].actor
+            local[a] = lidx[j] + 1
+            last_clock[a] = clocks[j]
+        for j in range(start, len(stack)):
+            node = stack[j]
             a = node.actor
             lidx.append(local[a])
             local[a] += 1
@@ -418,6 +465,7 @@ class Dpor:
                 self._step_races(j, a, node.fp.modes, clock, clocks, lidx, history, races)
             clocks.append(clock)
             last_clock[a] = clock
+            cache.steps.append((node, a, node.fp))
         for k, j in races:
             self._reverse(k, (stack[j].actor, stack[j].fp), j, clocks, lidx)
         for a, key, write in waiting:

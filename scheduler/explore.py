@@ -37,6 +37,7 @@ from scheduler.runtime import (
     run_all,
 )
 from scheduler.schedule import Schedule, ScheduleError
+from scheduler.snapshot import SetupSnapshot
 from scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
@@ -120,6 +121,7 @@ def explore(
     stop_on_first: bool = False,
     on_finding: Callable[[Finding], None] | None = None,
     fail_nth: int | None = None,
+    copy_setup: bool = True,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -135,7 +137,9 @@ def explore(
     execution (the CLI's progress bar). With ``checkpoint`` (a file), the state is saved
     every ``checkpoint_every`` executions and an exploration resumes from it. With
     ``fail_nth``, the exploration is one round of a faults exploration: every execution
-    fails its ``fail_nth``-th fault point (0: none; what a parallel share runs).
+    fails its ``fail_nth``-th fault point (0: none; what a parallel share runs). With
+    ``copy_setup`` (and a program that allows it), the setup runs once and later executions
+    start from a copy of its result (`scheduler.snapshot`); off, every execution runs it.
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -158,6 +162,7 @@ def explore(
     if fail_nth is not None:
         fail = most = fail_nth
     reached = 0
+    snapshot = SetupSnapshot() if copy_setup else None
     identity = (
         name,
         chosen.name,
@@ -211,6 +216,7 @@ def explore(
                         step_bound=step_bound,
                         fail=fail,
                         trace=trace,
+                        snapshot=snapshot,
                     )
                 except BaseException as exc:
                     if not is_interrupt(exc):
@@ -283,6 +289,7 @@ def run_execution(
     step_bound: int,
     fail: int,
     trace: bool = False,
+    snapshot: SetupSnapshot | None = None,
 ) -> Generator[Execution, None, Execution]:
     """Execution ``index`` into ``graph``, failing its ``fail``-th fault point (0: none), for
     `run_all` to run; then take its findings into ``found``."""
@@ -294,6 +301,7 @@ def run_execution(
         trace=trace,
         step_bound=step_bound,
         fail_nth=fail or None,
+        snapshot=snapshot,
     )
     yield ex
     found.record(ex, graph, index, fail if ex.fault_points >= fail else 0)

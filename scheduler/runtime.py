@@ -72,6 +72,7 @@ from scheduler.events import (
 if TYPE_CHECKING:
     from scheduler.lockdep import Lockdep
     from scheduler.locks import _Lock
+    from scheduler.snapshot import SetupSnapshot
 
 ActorFn = Callable[[], Awaitable[None]]
 T = TypeVar("T")
@@ -127,6 +128,11 @@ class Program:
     actors: Mapping[str, ActorFn]
     setup: ActorFn | None = None
     check: Callable[[], None] | None = None
+    #: the state the setup builds is the program's own: an exploration may copy it after the
+    #: first setup instead of running the setup again (`scheduler.snapshot`)
+    copy_setup: bool = False
+    #: objects made outside the program that its state reaches: a copy shares them
+    share: tuple[object, ...] = ()
 
 
 @define(eq=False)
@@ -236,8 +242,11 @@ class Execution:
         step_bound: int = DEFAULT_STEP_BOUND,
         fail_nth: int | None = None,
         step_seconds: float | None = -1.0,
+        snapshot: SetupSnapshot | None = None,
     ) -> None:
         self.program = program
+        #: the exploration's copy of the setup's result, if it keeps one
+        self.snapshot = snapshot
         #: a step that runs longer than this (an actor looping with no scheduling point)
         #: is a step-bound finding; None: no time bound; negative: `STEP_SECONDS`
         self.step_seconds = (
@@ -306,27 +315,29 @@ class Execution:
 
     async def _hosted(self) -> None:
         """Run this execution inside the trio run of `run_all`."""
+        self._root = trio.lowlevel.current_task()
         with self._entered():
-            built = self.program()
-            if not isinstance(built, Program | Mapping):
-                raise TypeError(
-                    "a program callable must return a Program or a mapping of actor names to "
-                    f"async functions, not {type(built).__name__}"
-                )
-            program = built if isinstance(built, Program) else Program(actors=built)
-            if not program.actors:
-                raise ValueError("a program needs at least one actor")
             if self.lockdep is not None:
                 self.lockdep.begin_execution(self.index)
-            await self._main(program)
+            restored = self.snapshot.restore(self) if self.snapshot is not None else None
+            await self._main(restored or self._build(), setup_done=restored is not None)
 
-    async def _main(self, program: Program) -> None:
-        self._root = trio.lowlevel.current_task()
+    def _build(self) -> Program:
+        built = self.program()
+        if not isinstance(built, Program | Mapping):
+            raise TypeError(
+                "a program callable must return a Program or a mapping of actor names to "
+                f"async functions, not {type(built).__name__}"
+            )
+        program = built if isinstance(built, Program) else Program(actors=built)
+        if not program.actors:
+            raise ValueError("a program needs at least one actor")
+        return program
+
+    async def _main(self, program: Program, setup_done: bool) -> None:
         with trio.move_on_after(_STALL_SECONDS) as watchdog:
-            if program.setup is not None:
-                self._in_setup = True
-                await self._phase({"setup": program.setup}, main=False)
-                self._in_setup = False
+            if program.setup is not None and not setup_done:
+                await self._setup(program, program.setup)
             if not self.aborted:
                 await self._phase(program.actors, main=True)
         if watchdog.cancelled_caught:
@@ -343,6 +354,17 @@ class Execution:
                     f"invariant: {exc}",
                     _invariant_text("the end check", exc),
                 )
+
+    async def _setup(self, program: Program, setup: ActorFn) -> None:
+        """Run the setup alone; the exploration's snapshot may keep what it built."""
+        snapshot = self.snapshot
+        take = snapshot is not None and snapshot.wants(self, program)
+        before = dict(self.lockdep.counts) if take and self.lockdep is not None else {}
+        self._in_setup = True
+        await self._phase({"setup": setup}, main=False)
+        self._in_setup = False
+        if take and snapshot is not None:
+            snapshot.take(self, program, before)
 
     async def _phase(self, actors: Mapping[str, ActorFn], main: bool) -> None:
         self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]
