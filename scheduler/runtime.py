@@ -305,9 +305,9 @@ class Execution:
             raise RuntimeError("an execution is already running in this thread")
         _current = self
         access._oid_source = self.new_oid
+        self._tick = (self.steps, time.monotonic())
         try:
-            with self._step_timer():
-                yield
+            yield
         finally:
             _current = None
             access._oid_source = None
@@ -400,24 +400,9 @@ class Execution:
         self._made[creator] = n
         return (creator << 24) | n
 
-    @contextlib.contextmanager
-    def _step_timer(self) -> Iterator[None]:
-        """A step may run at most ``step_seconds`` of wall time: a SIGALRM tick each second
-        checks that the step count moved, and raises `StepTimeout` in the stuck actor if it
-        did not. Only in the main thread (signals are delivered there), else no bound."""
-        if self.step_seconds is None or threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        self._tick = (self.steps, time.monotonic())
-        previous = signal.signal(signal.SIGALRM, self._on_tick)
-        signal.setitimer(signal.ITIMER_REAL, _TICK_SECONDS, _TICK_SECONDS)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-    def _on_tick(self, signum: int, frame: object) -> None:
+    def _on_tick(self) -> None:
+        """A tick of `_step_timer`: raise `StepTimeout` in an actor stuck in one step
+        for longer than ``step_seconds``."""
         steps, since = self._tick
         now = time.monotonic()
         if self.steps != steps:
@@ -681,7 +666,9 @@ class Execution:
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
-        self.event(actor, "acquire", lock.name, _mode(write, trylock), site.where if site else "")
+        if self.trace is not None:
+            where = site.where if site else ""
+            self.event(actor, "acquire", lock.name, _mode(write, trylock), where)
         if self.lockdep is not None and not trylock:
             self.lockdep.check_acquire(self, actor, lock, key, not write, site)
         if trylock:
@@ -712,7 +699,8 @@ class Execution:
         actor.held.append(HeldLock(lock, key, not write, trylock, site))
         if not lock.sleeping:
             actor.atomic += 1
-        self.event(actor, "acquired", lock.name, _mode(write, trylock))
+        if self.trace is not None:
+            self.event(actor, "acquired", lock.name, _mode(write, trylock))
         for other, wants_write in lock.waiters:
             if other not in self._shown_waiting and not lock._grantable(other, wants_write):
                 self._show_wait(other, lock)
@@ -752,7 +740,8 @@ class Execution:
         lock._drop(actor, write)
         if not lock.sleeping:
             actor.atomic -= 1
-        self.event(actor, "release", lock.name, "" if write else "read")
+        if self.trace is not None:
+            self.event(actor, "release", lock.name, "" if write else "read")
         await self.switch(actor, f"after unlock {lock.name}")
 
     async def point(self, obj: str | None, write: bool) -> None:
@@ -866,6 +855,13 @@ def run_all(executions: Generator[Execution, None, T]) -> T:
     """
     host = _Host(executions)
     advance: Callable[[], Execution] = partial(executions.send, None)
+    with _step_timer():
+        return _run_hosted(executions, host, advance)
+
+
+def _run_hosted(
+    executions: Generator[Execution, None, T], host: _Host, advance: Callable[[], Execution]
+) -> T:
     while True:
         try:
             first = advance()
@@ -879,6 +875,30 @@ def run_all(executions: Generator[Execution, None, T]) -> T:
             advance = partial(executions.throw, exc)
             continue
         return host.result  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _step_timer() -> Iterator[None]:
+    """A step may run at most `Execution.step_seconds` of wall time: a SIGALRM tick each
+    second checks that the running execution's step count moved, and raises `StepTimeout`
+    in the stuck actor if it did not. Only in the main thread (signals are delivered
+    there), else no bound."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _on_tick)
+    signal.setitimer(signal.ITIMER_REAL, _TICK_SECONDS, _TICK_SECONDS)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _on_tick(signum: int, frame: object) -> None:
+    ex = _current
+    if ex is not None:
+        ex._on_tick()
 
 
 class _Host:
