@@ -18,6 +18,6 @@ any lock: the atomics (``refcount_t users``, the igroup kref) and the one unlock
 Importing this package fills ``iommufd_object_ops`` for every object type.
 """
 
-from actors import ctx, device, hwpt, ioas, selftest
+from lockstep.actors import ctx, device, hwpt, ioas, selftest
 
 __all__ = ["ctx", "device", "hwpt", "ioas", "selftest"]

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, copy_to_user, kzalloc
-from actors.variant import MERGED, Variant
-from scheduler import (
+from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, copy_to_user, kzalloc
+from lockstep.actors.variant import MERGED, Variant
+from lockstep.scheduler import (
     InvariantViolation,
     LockClass,
     RwSem,
@@ -35,10 +35,10 @@ from scheduler import (
     fault_point,
     point,
 )
-from scheduler.access import shared
+from lockstep.scheduler.access import shared
 
 if TYPE_CHECKING:
-    from actors.group import IommufdGroup
+    from lockstep.actors.group import IommufdGroup
 
 
 class ObjType(enum.Enum):

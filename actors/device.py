@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from actors import hwpt as hw_pagetable_c
-from actors import io_pagetable
-from actors.ctx import (
+from lockstep.actors import hwpt as hw_pagetable_c
+from lockstep.actors import io_pagetable
+from lockstep.actors.ctx import (
     IommufdCtx,
     IommufdObject,
     ObjectOps,
@@ -39,14 +39,14 @@ from actors.ctx import (
     refcount_inc,
     refcount_sub_and_test,
 )
-from actors.group import (
+from lockstep.actors.group import (
     IommufdGroup,
     iommufd_get_group,
     iommufd_group_setup_msi,
     iommufd_put_group,
 )
-from actors.ioas import IommufdIoas
-from actors.iommu_core import (
+from lockstep.actors.ioas import IommufdIoas
+from lockstep.actors.iommu_core import (
     Device,
     iommu_attach_group,
     iommu_detach_group,
@@ -55,12 +55,12 @@ from actors.iommu_core import (
     iommu_group_has_isolated_msi,
     iommu_group_replace_domain,
 )
-from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
-from scheduler import lockdep_assert_held, point
-from scheduler.access import shared
+from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
+from lockstep.scheduler import lockdep_assert_held, point
+from lockstep.scheduler.access import shared
 
 if TYPE_CHECKING:
-    from actors.hwpt import IommufdHwPagetable as Hwpt
+    from lockstep.actors.hwpt import IommufdHwPagetable as Hwpt
 
 AttachFn = Callable[["IommufdDevice", "Hwpt"], Awaitable["Hwpt | ErrPtr | None"]]
 

@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from actors.ctx import IommufdCtx
-from actors.iommu_core import Device, IommuGroup
-from actors.kernel import ERR_PTR, WARN_ON, ErrPtr, kzalloc, may_fail
-from scheduler import LockClass, Mutex, debug_check_no_locks_freed, point
-from scheduler.access import shared
+from lockstep.actors.ctx import IommufdCtx
+from lockstep.actors.iommu_core import Device, IommuGroup
+from lockstep.actors.kernel import ERR_PTR, WARN_ON, ErrPtr, kzalloc, may_fail
+from lockstep.scheduler import LockClass, Mutex, debug_check_no_locks_freed, point
+from lockstep.scheduler.access import shared
 
 if TYPE_CHECKING:
-    from actors.device import IommufdDevice
-    from actors.hwpt import IommufdHwPagetable
+    from lockstep.actors.device import IommufdDevice
+    from lockstep.actors.hwpt import IommufdHwPagetable
 
 IGROUP_LOCK = LockClass("&igroup->lock")
 PHYS_ADDR_MAX = -1

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from actors import device as device_c
-from actors import io_pagetable
-from actors.ctx import (
+from lockstep.actors import device as device_c
+from lockstep.actors import io_pagetable
+from lockstep.actors.ctx import (
     IommufdCtx,
     IommufdObject,
     ObjectOps,
@@ -36,14 +36,14 @@ from actors.ctx import (
     refcount_dec,
     refcount_inc,
 )
-from actors.ioas import IommufdIoas, iommufd_get_ioas
-from actors.iommu_core import IommuDomain, iommu_domain_alloc, iommu_domain_free
-from actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, may_fail
-from scheduler import lockdep_assert_held, lockdep_assert_not_held
-from scheduler.access import shared
+from lockstep.actors.ioas import IommufdIoas, iommufd_get_ioas
+from lockstep.actors.iommu_core import IommuDomain, iommu_domain_alloc, iommu_domain_free
+from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, may_fail
+from lockstep.scheduler import lockdep_assert_held, lockdep_assert_not_held
+from lockstep.scheduler.access import shared
 
 if TYPE_CHECKING:
-    from actors.device import IommufdDevice
+    from lockstep.actors.device import IommufdDevice
 
 
 @shared

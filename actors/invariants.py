@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.ctx import XA_ZERO_ENTRY, IommufdObject, ObjType
-from actors.iommu_core import Device
-from actors.system import System
-from scheduler import InvariantViolation
+from lockstep.actors.ctx import XA_ZERO_ENTRY, IommufdObject, ObjType
+from lockstep.actors.iommu_core import Device
+from lockstep.actors.system import System
+from lockstep.scheduler import InvariantViolation
 
 
 def _held(lock: Any) -> bool:

@@ -17,10 +17,16 @@ from typing import Any
 
 import attrs
 
-from actors.iommu_core import IommuDomain
-from actors.kernel import WARN_ON, kzalloc, may_fail
-from scheduler import LockClass, Mutex, RwSem, lockdep_assert_held, lockdep_assert_held_write
-from scheduler.access import shared
+from lockstep.actors.iommu_core import IommuDomain
+from lockstep.actors.kernel import WARN_ON, kzalloc, may_fail
+from lockstep.scheduler import (
+    LockClass,
+    Mutex,
+    RwSem,
+    lockdep_assert_held,
+    lockdep_assert_held_write,
+)
+from lockstep.scheduler.access import shared
 
 DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
 IOVA_RWSEM = LockClass("&iopt->iova_rwsem")

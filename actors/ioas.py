@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from actors import io_pagetable
-from actors.ctx import (
+from lockstep.actors import io_pagetable
+from lockstep.actors.ctx import (
     IommufdCtx,
     IommufdObject,
     ObjectOps,
@@ -27,13 +27,13 @@ from actors.ctx import (
     iommufd_put_object,
     iommufd_ucmd_respond,
 )
-from actors.io_pagetable import IoPagetable
-from actors.kernel import IS_ERR, WARN_ON, ErrPtr
-from scheduler import LockClass, Mutex, debug_check_no_locks_freed
-from scheduler.access import shared
+from lockstep.actors.io_pagetable import IoPagetable
+from lockstep.actors.kernel import IS_ERR, WARN_ON, ErrPtr
+from lockstep.scheduler import LockClass, Mutex, debug_check_no_locks_freed
+from lockstep.scheduler.access import shared
 
 if TYPE_CHECKING:
-    from actors.hwpt import IommufdHwPagetable
+    from lockstep.actors.hwpt import IommufdHwPagetable
 
 IOAS_MUTEX = LockClass("&ioas->mutex")
 

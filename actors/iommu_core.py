@@ -13,9 +13,9 @@ from typing import Any
 
 import attrs
 
-from actors.kernel import WARN_ON, kzalloc, may_fail
-from scheduler import LockClass, Mutex, lockdep_assert_held
-from scheduler.access import shared
+from lockstep.actors.kernel import WARN_ON, kzalloc, may_fail
+from lockstep.scheduler import LockClass, Mutex, lockdep_assert_held
+from lockstep.scheduler.access import shared
 
 GROUP_MUTEX = LockClass("&group->mutex")
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from scheduler import InvariantViolation, fault_point, might_sleep
+from lockstep.scheduler import InvariantViolation, fault_point, might_sleep
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs

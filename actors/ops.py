@@ -25,18 +25,18 @@ from typing import Any
 
 import attrs
 
-from actors import ctx, device, hwpt, ioas, selftest
-from actors.iommu_core import (
+from lockstep.actors import ctx, device, hwpt, ioas, selftest
+from lockstep.actors.iommu_core import (
     Device,
     IommuGroup,
     iommu_device_claim_dma_owner,
     iommu_device_release_dma_owner,
 )
-from actors.kernel import IS_ERR
-from actors.system import System
-from actors.vfio import VfioDeviceSet
-from scheduler import operation
-from scheduler.access import shared
+from lockstep.actors.kernel import IS_ERR
+from lockstep.actors.system import System
+from lockstep.actors.vfio import VfioDeviceSet
+from lockstep.scheduler import operation
+from lockstep.scheduler.access import shared
 
 
 @attrs.frozen

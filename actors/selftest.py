@@ -14,8 +14,8 @@ import errno
 
 import attrs
 
-from actors import device as device_c
-from actors.ctx import (
+from lockstep.actors import device as device_c
+from lockstep.actors.ctx import (
     IommufdCtx,
     IommufdObject,
     ObjectOps,
@@ -28,10 +28,10 @@ from actors.ctx import (
     iommufd_put_object,
     iommufd_ucmd_respond,
 )
-from actors.iommu_core import Device, iommu_group_remove_device
-from actors.kernel import IS_ERR, kzalloc
-from actors.system import System
-from scheduler.access import shared
+from lockstep.actors.iommu_core import Device, iommu_group_remove_device
+from lockstep.actors.kernel import IS_ERR, kzalloc
+from lockstep.actors.system import System
+from lockstep.scheduler.access import shared
 
 
 @attrs.define(frozen=True)

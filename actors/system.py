@@ -7,10 +7,10 @@ import errno
 
 import attrs
 
-from actors.ctx import IommufdCtx
-from actors.iommu_core import Device, IommuGroup, iommu_group_add_device, iommu_group_alloc
-from actors.kernel import ERR_PTR, ErrPtr, kzalloc
-from scheduler.access import shared
+from lockstep.actors.ctx import IommufdCtx
+from lockstep.actors.iommu_core import Device, IommuGroup, iommu_group_add_device, iommu_group_alloc
+from lockstep.actors.kernel import ERR_PTR, ErrPtr, kzalloc
+from lockstep.scheduler.access import shared
 
 
 @shared

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import attrs
 
-from scheduler import LockClass, Mutex
-from scheduler.access import shared
+from lockstep.scheduler import LockClass, Mutex
+from lockstep.scheduler.access import shared
 
 #: ``mutex_init(&new_dev_set->lock)`` in ``vfio_assign_device_set()``: one class for all.
 DEV_SET_LOCK = LockClass("&new_dev_set->lock")

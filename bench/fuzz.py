@@ -17,10 +17,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import scenarios
-from scenarios import generate, variants
-from scheduler import explore
-from tools.fuzz import Campaign, Found, Signature, signature
+from lockstep import scenarios
+from lockstep.scenarios import generate, variants
+from lockstep.scheduler import explore
+from lockstep.tools.fuzz import Campaign, Found, Signature, signature
 
 
 def known_signatures(name: str, faults: bool) -> set[Signature]:

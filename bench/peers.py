@@ -42,7 +42,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from scheduler import LockClass, Mutex, Program, explore
+from lockstep.scheduler import LockClass, Mutex, Program, explore
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTRUN_SCRIPT = Path(__file__).resolve().parent / "peers_frontrun.py"

@@ -18,10 +18,10 @@ import time
 import trio
 import trio.testing
 
-from scheduler import point
-from scheduler.lockdep import Lockdep
-from scheduler.runtime import Execution
-from scheduler.strategies import RandomWalk
+from lockstep.scheduler import point
+from lockstep.scheduler.lockdep import Lockdep
+from lockstep.scheduler.runtime import Execution
+from lockstep.scheduler.strategies import RandomWalk
 
 
 class Alternate:

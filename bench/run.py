@@ -29,14 +29,14 @@ from collections.abc import Callable
 
 import trio
 
-import scenarios
-from scenarios import variants
-from scheduler import explore
-from scheduler.lockdep import Lockdep
-from scheduler.parallel import explore_parallel
-from scheduler.runtime import Execution
-from scheduler.strategies import make_strategy
-from scheduler.traces import count_traces
+from lockstep import scenarios
+from lockstep.scenarios import variants
+from lockstep.scheduler import explore
+from lockstep.scheduler.lockdep import Lockdep
+from lockstep.scheduler.parallel import explore_parallel
+from lockstep.scheduler.runtime import Execution
+from lockstep.scheduler.strategies import make_strategy
+from lockstep.scheduler.traces import count_traces
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import points  # bench/points.py, beside this file

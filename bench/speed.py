@@ -36,8 +36,8 @@ MEASURE = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
 import points
-import scenarios
-from scheduler import explore
+from lockstep import scenarios
+from lockstep.scheduler import explore
 out = {{"bare": 20_000 / points.bare_pingpong(20_000)}}
 for name in {names!r}:
     program = scenarios.get(name).program
@@ -64,8 +64,8 @@ def measure(tree: str, seconds: float) -> dict[str, float]:
 def snapshot_ratio(seconds: float) -> dict[str, float]:
     """This tree, in this process: executions/s with the setup snapshot over without."""
     sys.path.insert(0, ROOT)
-    import scenarios
-    from scheduler import explore
+    from lockstep import scenarios
+    from lockstep.scheduler import explore
 
     ratios = {}
     for name in SCENARIOS:

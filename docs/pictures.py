@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lockstep.tools.cli import run  # noqa: E402
 from tests.browser import chromium  # noqa: E402
-from tools.cli import run  # noqa: E402
 
 DOCS = ROOT / "docs"
 DEADLOCK = "ls1:abba:-:0x2.1x3"

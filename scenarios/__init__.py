@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scenarios import iommufd, toys
-from scenarios.registry import Scenario
+from lockstep.scenarios import iommufd, toys
+from lockstep.scenarios.registry import Scenario
 
 _MODULES = [toys, iommufd]
 

@@ -29,7 +29,7 @@ import json
 
 from hypothesis import strategies as st
 
-from scenarios.spec import Op, Spec
+from lockstep.scenarios.spec import Op, Spec
 
 #: An id no object ever has (the kernel's ids start at 1 and this model makes few).
 INVALID_ID = 999
@@ -229,7 +229,7 @@ def _op_table(op: Op) -> str:
     if op.accept is None:
         fields.append('expect = "any"')
     else:
-        from scenarios.spec import errno_name
+        from lockstep.scenarios.spec import errno_name
 
         fields.append(f"expect = {_value(sorted(errno_name(rc) for rc in op.accept))}")
     return "{ " + ", ".join(fields) + " }"

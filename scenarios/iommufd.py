@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scenarios.registry import Scenario
-from scenarios.toml_scenario import load
+from lockstep.scenarios.registry import Scenario
+from lockstep.scenarios.toml_scenario import load
 
 #: Where the shipped scenario files live.
 DIRECTORY = Path(__file__).with_name("iommufd")

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from actors.variant import Variant
-from scheduler import Program
+from lockstep.actors.variant import Variant
+from lockstep.scheduler import Program
 
 
 @frozen

@@ -17,17 +17,17 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from actors import invariants, ops
-from actors.ctx import IommufdCtx
-from actors.iommu_core import Device
-from actors.kernel import IS_ERR
-from actors.kernel import errno_name as kernel_errno_name
-from actors.ops import OpResult, PhysDevice
-from actors.system import System
-from actors.variant import MERGED, Variant
-from actors.vfio import VfioDeviceSet
-from scheduler import InvariantViolation, Program, fault_injected
-from scheduler.access import shared
+from lockstep.actors import invariants, ops
+from lockstep.actors.ctx import IommufdCtx
+from lockstep.actors.iommu_core import Device
+from lockstep.actors.kernel import IS_ERR
+from lockstep.actors.kernel import errno_name as kernel_errno_name
+from lockstep.actors.ops import OpResult, PhysDevice
+from lockstep.actors.system import System
+from lockstep.actors.variant import MERGED, Variant
+from lockstep.actors.vfio import VfioDeviceSet
+from lockstep.scheduler import InvariantViolation, Program, fault_injected
+from lockstep.scheduler.access import shared
 
 #: operation -> (required parameters, optional parameters)
 OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {

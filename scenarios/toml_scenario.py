@@ -37,8 +37,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from scenarios.registry import Scenario
-from scenarios.spec import DEVICE_PARAMS, OPERATIONS, Op, Spec, build_program
+from lockstep.scenarios.registry import Scenario
+from lockstep.scenarios.spec import DEVICE_PARAMS, OPERATIONS, Op, Spec, build_program
 
 
 class ScenarioError(Exception):

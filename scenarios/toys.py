@@ -5,8 +5,8 @@ Each one shows one thing the runtime must find (or, for ``nested-ok``, must not)
 
 from __future__ import annotations
 
-from scenarios.registry import Scenario
-from scheduler import LockClass, Mutex, Program, RwSem, SpinLock
+from lockstep.scenarios.registry import Scenario
+from lockstep.scheduler import LockClass, Mutex, Program, RwSem, SpinLock
 
 
 def abba() -> Program:

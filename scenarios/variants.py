@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from actors.variant import Variant
+from lockstep.actors.variant import Variant
 
 
 @frozen

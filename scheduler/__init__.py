@@ -4,10 +4,10 @@ lock classes, a lockdep validator and deadlock detection, with exact replay.
 It knows nothing of iommufd: a toy model uses it as well as the iommufd model does.
 """
 
-from scheduler.events import FINDING_KINDS, Event, Finding, Footprint, Site
-from scheduler.explore import ExploreResult, ReplayResult, explore, replay
-from scheduler.locks import LockClass, LockStatistics, Mutex, RwSem, SpinLock
-from scheduler.runtime import (
+from lockstep.scheduler.events import FINDING_KINDS, Event, Finding, Footprint, Site
+from lockstep.scheduler.explore import ExploreResult, ReplayResult, explore, replay
+from lockstep.scheduler.locks import LockClass, LockStatistics, Mutex, RwSem, SpinLock
+from lockstep.scheduler.runtime import (
     InvariantViolation,
     Program,
     current_actor,
@@ -22,7 +22,7 @@ from scheduler.runtime import (
     operation,
     point,
 )
-from scheduler.schedule import Schedule, ScheduleError
+from lockstep.scheduler.schedule import Schedule, ScheduleError
 
 __all__ = [
     "FINDING_KINDS",

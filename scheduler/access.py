@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeVar
 
-from scheduler.events import READ, WRITE, Key
+from lockstep.scheduler.events import READ, WRITE, Key
 
 #: The footprint of the step being run, or None when nothing is recorded.
 _sink: dict[Key, int] | None = None

@@ -67,7 +67,7 @@ class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) == ("random", "Random"):
             return random.Random
-        if module.startswith("scheduler.") and name.isidentifier():
+        if module.startswith("lockstep.scheduler.") and name.isidentifier():
             found = getattr(sys.modules.get(module) or importlib.import_module(module), name, None)
             if isinstance(found, type) and found.__module__ == module:
                 return found

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from scheduler.lockdep import all_held_lines
-from scheduler.runtime import RawFinding
+from lockstep.scheduler.lockdep import all_held_lines
+from lockstep.scheduler.runtime import RawFinding
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor, Execution
+    from lockstep.scheduler.runtime import Actor, Execution
 
 
 def _blockers(actor: Actor) -> list[tuple[Actor, str]]:

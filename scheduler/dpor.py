@@ -73,7 +73,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from scheduler.events import (
+from lockstep.scheduler.events import (
     ACQUIRE,
     ACQUISITIONS,
     ALL_MODES,
@@ -94,11 +94,11 @@ from scheduler.events import (
     Footprint,
     Key,
 )
-from scheduler.runtime import ScheduleMismatch, current
-from scheduler.strategies import NondeterminismError
+from lockstep.scheduler.runtime import ScheduleMismatch, current
+from lockstep.scheduler.strategies import NondeterminismError
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor, Execution
+    from lockstep.scheduler.runtime import Actor, Execution
 
 _RELEASES = RELEASE | READ_RELEASE
 #: In the footprint of a step that ended its execution early: no step commutes with it.

@@ -44,7 +44,7 @@ from collections import deque
 
 from attrs import frozen
 
-from scheduler.dpor import (
+from lockstep.scheduler.dpor import (
     Dpor,
     _Branch,
     _DporRun,
@@ -55,7 +55,7 @@ from scheduler.dpor import (
     covered,
     without,
 )
-from scheduler.events import Footprint
+from lockstep.scheduler.events import Footprint
 
 Path = tuple[int, ...]
 Steps = list[tuple[int, Footprint | None]]

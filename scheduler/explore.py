@@ -24,10 +24,10 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 
 from attrs import field, frozen
 
-from scheduler import checkpoint as checkpoints
-from scheduler.events import Event, Finding
-from scheduler.lockdep import Edge, Lockdep
-from scheduler.runtime import (
+from lockstep.scheduler import checkpoint as checkpoints
+from lockstep.scheduler.events import Event, Finding
+from lockstep.scheduler.lockdep import Edge, Lockdep
+from lockstep.scheduler.runtime import (
     DEFAULT_STEP_BOUND,
     ActorFn,
     Chooser,
@@ -36,9 +36,9 @@ from scheduler.runtime import (
     RawFinding,
     run_all,
 )
-from scheduler.schedule import Schedule, ScheduleError
-from scheduler.snapshot import SetupSnapshot
-from scheduler.strategies import Replay, Strategy, make_strategy
+from lockstep.scheduler.schedule import Schedule, ScheduleError
+from lockstep.scheduler.snapshot import SetupSnapshot
+from lockstep.scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
 #: One execution as a schedule line holds it: its choices, and its failing fault point (0:

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from scheduler.events import Site
-from scheduler.runtime import RawFinding
+from lockstep.scheduler.events import Site
+from lockstep.scheduler.runtime import RawFinding
 
 if TYPE_CHECKING:
-    from scheduler.locks import _Lock
-    from scheduler.runtime import Actor, Execution, HeldLock
+    from lockstep.scheduler.locks import _Lock
+    from lockstep.scheduler.runtime import Actor, Execution, HeldLock
 
 
 @frozen

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from scheduler import access, runtime
+from lockstep.scheduler import access, runtime
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor
+    from lockstep.scheduler.runtime import Actor
 
 
 @frozen

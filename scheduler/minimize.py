@@ -24,11 +24,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from attrs import frozen
 
-from scheduler import runtime
-from scheduler.lockdep import Lockdep
-from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
-from scheduler.schedule import Schedule, ScheduleError
-from scheduler.strategies import DepthFirst, Replay
+from lockstep.scheduler import runtime
+from lockstep.scheduler.lockdep import Lockdep
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
+from lockstep.scheduler.schedule import Schedule, ScheduleError
+from lockstep.scheduler.strategies import DepthFirst, Replay
 
 #: The largest preemption bound searched for directly: most bugs need at most two.
 MAX_SEARCHED_BOUND = 2
@@ -126,7 +126,7 @@ def minimize(
 
     if isinstance(schedule, str):
         schedule = Schedule.parse(schedule)
-    from scheduler.explore import fail_nths
+    from lockstep.scheduler.explore import fail_nths
 
     nths = fail_nths(schedule)
     prior, last = schedule.executions[:-1], schedule.executions[-1]
@@ -191,7 +191,7 @@ def _bounded_search(
 
 
 def _first_finding(program: ProgramFn, schedule: Schedule, step_bound: int) -> FindingKey:
-    from scheduler.explore import replay
+    from lockstep.scheduler.explore import replay
 
     first = replay(program, schedule, step_bound=step_bound).findings[0]
     return (first.kind, tuple(sorted(first.classes)))
@@ -201,7 +201,7 @@ def preemptions(program: ProgramFn, schedule: Schedule | str, step_bound: int = 
     """How many preemptions the last execution of ``schedule`` makes."""
     if isinstance(schedule, str):
         schedule = Schedule.parse(schedule)
-    from scheduler.explore import fail_nths
+    from lockstep.scheduler.explore import fail_nths
 
     bound = step_bound or DEFAULT_STEP_BOUND
     prior, last = schedule.executions[:-1], schedule.executions[-1]

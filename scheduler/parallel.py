@@ -39,8 +39,8 @@ from functools import partial
 import attrs
 from attrs import frozen
 
-from scheduler.dpor_split import Escape, Splitter, Subtree, Summary, Task
-from scheduler.explore import (
+from lockstep.scheduler.dpor_split import Escape, Splitter, Subtree, Summary, Task
+from lockstep.scheduler.explore import (
     DEFAULT_RANDOM_EXECUTIONS,
     ExploreResult,
     Findings,
@@ -49,10 +49,10 @@ from scheduler.explore import (
     replay,
     run_execution,
 )
-from scheduler.lockdep import Edge, Lockdep
-from scheduler.pct import Pct
-from scheduler.runtime import DEFAULT_STEP_BOUND, Chooser, Execution, run_all
-from scheduler.strategies import RandomWalk
+from lockstep.scheduler.lockdep import Edge, Lockdep
+from lockstep.scheduler.pct import Pct
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, Chooser, Execution, run_all
+from lockstep.scheduler.strategies import RandomWalk
 
 #: The strategies an exploration can be shared out under.
 PARALLEL_STRATEGIES = ("dfs", "random", "pct")

@@ -26,10 +26,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from scheduler.strategies import execution_rng
+from lockstep.scheduler.strategies import execution_rng
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor
+    from lockstep.scheduler.runtime import Actor
 
 #: The step count assumed before any execution has been seen.
 INITIAL_STEPS = 50

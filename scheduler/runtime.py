@@ -48,8 +48,8 @@ import trio
 import trio.testing
 from attrs import define, field
 
-from scheduler import access
-from scheduler.events import (
+from lockstep.scheduler import access
+from lockstep.scheduler.events import (
     ACQUIRE,
     FAULT,
     FAULT_KEY,
@@ -70,9 +70,9 @@ from scheduler.events import (
 )
 
 if TYPE_CHECKING:
-    from scheduler.lockdep import Lockdep
-    from scheduler.locks import _Lock
-    from scheduler.snapshot import SetupSnapshot
+    from lockstep.scheduler.lockdep import Lockdep
+    from lockstep.scheduler.locks import _Lock
+    from lockstep.scheduler.snapshot import SetupSnapshot
 
 ActorFn = Callable[[], Awaitable[None]]
 T = TypeVar("T")
@@ -600,7 +600,7 @@ class Execution:
             trio.lowlevel.reschedule(self._root)
 
     def _deadlock(self, running: Actor) -> None:
-        from scheduler.deadlock import deadlock_report
+        from lockstep.scheduler.deadlock import deadlock_report
 
         self.deadlocked = True
         self.add(deadlock_report(self))
@@ -771,19 +771,19 @@ class Execution:
         name, depth = actor.operations.pop()
         leaked = [h for h in actor.held[depth:] if not h.reported_at_return]
         if leaked:
-            from scheduler.lockdep import held_at_return_report
+            from lockstep.scheduler.lockdep import held_at_return_report
 
             for held in leaked:
                 held.reported_at_return = True
             self.add(held_at_return_report(self, actor, name, leaked))
 
     def _bad_unlock(self, actor: Actor, lock: _Lock, write: bool) -> None:
-        from scheduler.lockdep import bad_unlock_report
+        from lockstep.scheduler.lockdep import bad_unlock_report
 
         self.add(bad_unlock_report(self, actor, lock, write, model_where(4)))
 
     def _sleep_in_atomic(self, actor: Actor, what: str, sleeping: str | None = None) -> None:
-        from scheduler.lockdep import sleep_in_atomic_report
+        from lockstep.scheduler.lockdep import sleep_in_atomic_report
 
         self.add(sleep_in_atomic_report(self, actor, what, model_where(4), sleeping))
 
@@ -1007,7 +1007,7 @@ def lockdep_assert_held_read(lock: _Lock) -> None:
 
 
 def _assert_held(lock: _Lock, expect: bool, write: bool | None = None) -> None:
-    from scheduler.lockdep import assert_report
+    from lockstep.scheduler.lockdep import assert_report
 
     ex = current()
     actor = ex.running
@@ -1022,7 +1022,7 @@ def _assert_held(lock: _Lock, expect: bool, write: bool | None = None) -> None:
 
 def debug_check_no_locks_freed(*locks: _Lock) -> None:
     """An object is freed with these locks: none may still be held (lockdep's check)."""
-    from scheduler.lockdep import freed_report
+    from lockstep.scheduler.lockdep import freed_report
 
     ex = current()
     actor = ex.running

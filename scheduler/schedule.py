@@ -104,7 +104,7 @@ def _encode(choices: Sequence[int]) -> str:
 def _choice_limit(bound: str | None) -> int:
     """The most choices one execution can make: one per step, and steps stop at the step
     bound (the ``bound`` option, else the default)."""
-    from scheduler.runtime import DEFAULT_STEP_BOUND
+    from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND
 
     if bound is None:
         return DEFAULT_STEP_BOUND

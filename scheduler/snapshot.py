@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from scheduler.access import SharedDict, SharedList, SharedSet
-from scheduler.events import Event
+from lockstep.scheduler.access import SharedDict, SharedList, SharedSet
+from lockstep.scheduler.events import Event
 
 if TYPE_CHECKING:
-    from scheduler.lockdep import Lockdep
-    from scheduler.runtime import Execution, Program
+    from lockstep.scheduler.lockdep import Lockdep
+    from lockstep.scheduler.runtime import Execution, Program
 
 
 @frozen

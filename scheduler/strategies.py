@@ -22,9 +22,9 @@ import random
 from collections.abc import Sequence
 from typing import Protocol
 
-from scheduler import runtime
-from scheduler.runtime import Chooser, ScheduleMismatch
-from scheduler.schedule import ScheduleError
+from lockstep.scheduler import runtime
+from lockstep.scheduler.runtime import Chooser, ScheduleMismatch
+from lockstep.scheduler.schedule import ScheduleError
 
 
 class Strategy(Protocol):
@@ -200,7 +200,7 @@ def make_strategy(
     """The strategy called ``name``; ``faults``: fault points are ordered (fail_nth);
     ``depth``: the bug depth PCT aims at."""
     if name == "dfs":
-        from scheduler.dpor import Dpor
+        from lockstep.scheduler.dpor import Dpor
 
         return Dpor(preemption_bound=preemption_bound, faults=faults)
     if name == "naive-dfs":
@@ -208,7 +208,7 @@ def make_strategy(
     if name == "random":
         return RandomWalk(seed)
     if name == "pct":
-        from scheduler.pct import Pct
+        from lockstep.scheduler.pct import Pct
 
         return Pct(seed, depth)
     raise ValueError(f"unknown strategy {name!r} (choose from {', '.join(STRATEGIES)})")

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 
 from attrs import frozen
 
-from scheduler import events as ev
-from scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
-from scheduler.strategies import DepthFirst
+from lockstep.scheduler import events as ev
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
+from lockstep.scheduler.strategies import DepthFirst
 
 if TYPE_CHECKING:
-    from scheduler.runtime import Actor
+    from lockstep.scheduler.runtime import Actor
 
 Step = tuple[int, "ev.Footprint | None"]
 
@@ -114,7 +114,7 @@ class _Recorder:
         raise RuntimeError("the recorder chooses through step()")
 
     def step(self, runnable: list[Actor], running: Actor | None) -> Actor:
-        from scheduler.runtime import current
+        from lockstep.scheduler.runtime import current
 
         if self.steps:
             self.steps[-1][1] = current().last_footprint

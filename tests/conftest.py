@@ -16,7 +16,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     """``lockstep ARGS`` in a separate process, as a user runs it."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "tools.cli", *args],
+        [sys.executable, "-m", "lockstep.tools.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

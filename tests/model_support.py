@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from actors import invariants
-from actors.system import System
-from scenarios.iommufd import DIRECTORY
-from scenarios.spec import Op, build_program, errno_name
-from scenarios.toml_scenario import load_spec
-from scheduler import ExploreResult, Program, explore
+from lockstep.actors import invariants
+from lockstep.actors.system import System
+from lockstep.scenarios.iommufd import DIRECTORY
+from lockstep.scenarios.spec import Op, build_program, errno_name
+from lockstep.scenarios.toml_scenario import load_spec
+from lockstep.scheduler import ExploreResult, Program, explore
 
 
 def run_script(script: Callable[[System], Awaitable[None]]) -> System:

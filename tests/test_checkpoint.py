@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scheduler import explore
-from scheduler.checkpoint import CheckpointError
+from lockstep import scenarios
+from lockstep.scheduler import explore
+from lockstep.scheduler.checkpoint import CheckpointError
 
 
 class Interrupt(Exception):
@@ -76,7 +76,7 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     import os
     import pickle
 
-    from scheduler import checkpoint
+    from lockstep.scheduler import checkpoint
 
     marker = tmp_path / "ran"
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tools.cli import run
+from lockstep.tools.cli import run
 
 from .conftest import run_cli
 
@@ -205,7 +205,7 @@ def test_malformed_numbers_are_bad_input(capsys, line):
 def test_an_internal_error_is_status_3_and_one_line(capsys, monkeypatch):
     """A crash of the tool is not a finding (1) nor bad input (2): one line, status 3; the
     traceback only with --debug."""
-    import tools.cli as cli
+    import lockstep.tools.cli as cli
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom\nsecond line")
@@ -223,7 +223,7 @@ def test_an_internal_error_is_status_3_and_one_line(capsys, monkeypatch):
 
 def test_ctrl_c_keeps_the_findings_so_far():
     """An interrupt inside an execution ends the exploration with what it found so far."""
-    from scheduler import LockClass, Mutex, explore
+    from lockstep.scheduler import LockClass, Mutex, explore
 
     def program():
         a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
-from scheduler import (
+from lockstep.scheduler import (
     InvariantViolation,
     LockClass,
     Mutex,
@@ -34,12 +34,12 @@ from scheduler import (
     lockdep_assert_held,
     point,
 )
-from scheduler import events as ev
-from scheduler.access import SharedDict, shared
-from scheduler.dpor import Dpor
-from scheduler.runtime import current
-from scheduler.strategies import DepthFirst
-from scheduler.traces import canonical, count_traces
+from lockstep.scheduler import events as ev
+from lockstep.scheduler.access import SharedDict, shared
+from lockstep.scheduler.dpor import Dpor
+from lockstep.scheduler.runtime import current
+from lockstep.scheduler.strategies import DepthFirst
+from lockstep.scheduler.traces import canonical, count_traces
 
 #: Mutexes 0..2 (classes A, B, C; C a spinlock when the program says so); 3 is the rwsem R.
 MUTEXES = 3

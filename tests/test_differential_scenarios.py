@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-import scenarios
-from scheduler import explore
+from lockstep import scenarios
+from lockstep.scheduler import explore
 
 #: too slow for CI here (two-devices-one-group: 4,828 dfs executions; the --faults runs of
 #: replace-vs-alloc, map-vs-attach and replace-vs-replace-one-group, about 80 s)

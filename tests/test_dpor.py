@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scheduler import LockClass, Mutex, Program, RwSem, SpinLock, explore, point, replay
-from scheduler.dpor import dependent
-from scheduler.events import (
+from lockstep import scenarios
+from lockstep.scheduler import LockClass, Mutex, Program, RwSem, SpinLock, explore, point, replay
+from lockstep.scheduler.dpor import dependent
+from lockstep.scheduler.events import (
     ACQUIRE,
     FAULT,
     FAULT_KEY,
@@ -26,7 +26,7 @@ from scheduler.events import (
     WRITE,
     Footprint,
 )
-from scheduler.traces import count_traces
+from lockstep.scheduler.traces import count_traces
 
 
 def findings_of(result):
@@ -214,9 +214,9 @@ def test_explore_reports_progress_after_every_execution():
 
 
 def test_fault_points_are_ordered_when_a_fault_is_injected_by_count():
-    from scheduler import fault_point
-    from scheduler.dpor import Dpor
-    from scheduler.runtime import Execution
+    from lockstep.scheduler import fault_point
+    from lockstep.scheduler.dpor import Dpor
+    from lockstep.scheduler.runtime import Execution
 
     def program():
         async def a():

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from scheduler import Schedule, ScheduleError, explore, fault_point, replay
-from scheduler.explore import fail_nths
-from tools.cli import run
+from lockstep.scheduler import Schedule, ScheduleError, explore, fault_point, replay
+from lockstep.scheduler.explore import fail_nths
+from lockstep.tools.cli import run
 
 #: Fault points of the selftest-device flow (the kernel's basic_fail_nth/device).
 SELFTEST_DEVICE_FAULT_POINTS = 45
@@ -52,7 +52,7 @@ def test_faults_combine_with_interleavings_and_replay_exactly():
 
 
 def test_setup_runs_without_faults():
-    from scheduler import Program
+    from lockstep.scheduler import Program
 
     def program():
         async def setup():
@@ -117,7 +117,7 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
 
 
 def _unwind_inverts():
-    from scheduler import LockClass, Mutex
+    from lockstep.scheduler import LockClass, Mutex
 
     a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios import generate, variants
-from scenarios.spec import build_program
-from scenarios.toml_scenario import load, parse
-from scheduler import Finding, explore
-from scheduler.parallel import in_process
-from tools.cli import run
-from tools.fuzz import Campaign, fuzz_parallel, read_meta, signature
+from lockstep.scenarios import generate, variants
+from lockstep.scenarios.spec import build_program
+from lockstep.scenarios.toml_scenario import load, parse
+from lockstep.scheduler import Finding, explore
+from lockstep.scheduler.parallel import in_process
+from lockstep.tools.cli import run
+from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, signature
 
 #: The variant the campaign test fuzzes: the v6 11/19 bug (auto_get_domain unlocks
 #: ioas->mutex before finalizing its hwpt), caught as a broken end invariant.

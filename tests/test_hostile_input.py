@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scenarios.iommufd import DIRECTORY
-from tools.cli import run
+from lockstep.scenarios.iommufd import DIRECTORY
+from lockstep.tools.cli import run
 
 LINES = ["ls1:abba:-:0x2.1x2", "ls1:abbcca:-:0x2.1x2.2x2", "ls1:replace-vs-destroy:-:0x3.1x3"]
 TOML = (DIRECTORY / "replace-vs-destroy.toml").read_text()

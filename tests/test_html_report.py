@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.cli import run
+from lockstep.tools.cli import run
 
 from .browser import chromium
 

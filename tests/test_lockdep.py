@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scheduler import LockClass, Mutex, Program, RwSem, explore, point, replay
+from lockstep.scheduler import LockClass, Mutex, Program, RwSem, explore, point, replay
 
 
 def kinds(result):
@@ -205,7 +205,7 @@ def test_rwsem_readers_share_and_a_waiting_writer_blocks_new_readers():
 def test_a_trylock_under_a_spinlock_does_not_sleep():
     """``iommufd_get_object`` does ``down_read_trylock(destroy_rwsem)`` under the objects
     xa_lock: a trylock never sleeps, so it is allowed in atomic context."""
-    from scheduler import SpinLock
+    from lockstep.scheduler import SpinLock
 
     def program():
         spin, sem = SpinLock(LockClass("&xa->xa_lock")), RwSem(LockClass("&obj->destroy_rwsem"))

@@ -9,11 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-import scenarios
-from scheduler import explore
-from tools import lockgraph
-from tools.cli import run
-from tools.lockgraph import RED, LockGraph
+from lockstep import scenarios
+from lockstep.scheduler import explore
+from lockstep.tools import lockgraph
+from lockstep.tools.cli import run
+from lockstep.tools.lockgraph import RED, LockGraph
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from scenarios.iommufd import ORDER
+from lockstep.scenarios.iommufd import ORDER
+from lockstep.tools import lockorder
+from lockstep.tools.cli import run
+from lockstep.tools.lockorder import ManifestError
 from tests.conftest import ROOT
-from tools import lockorder
-from tools.cli import run
-from tools.lockorder import ManifestError
 
 MANIFEST = ROOT / "scenarios" / "lockorder.manifest"
 #: The exploration the shipped manifest was made with (its header says the same).

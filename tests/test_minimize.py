@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scheduler import explore, replay
-from scheduler.minimize import minimize, preemptions
-from scheduler.schedule import ScheduleError
+from lockstep import scenarios
+from lockstep.scheduler import explore, replay
+from lockstep.scheduler.minimize import minimize, preemptions
+from lockstep.scheduler.schedule import ScheduleError
 from tests.test_cli import lockstep
 
 

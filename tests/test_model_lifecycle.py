@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors import ctx, ops
-from actors.ctx import IommufdCtx
-from actors.system import System
-from scheduler import Program, explore
+from lockstep.actors import ctx, ops
+from lockstep.actors.ctx import IommufdCtx
+from lockstep.actors.system import System
+from lockstep.scheduler import Program, explore
 
 
 def _program(broken):

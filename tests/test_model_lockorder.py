@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from scenarios.iommufd import SCENARIOS
+from lockstep.scenarios.iommufd import SCENARIOS
 from tests.model_support import CAPPED, explored
 
 IOAS_MUTEX = "&ioas->mutex"

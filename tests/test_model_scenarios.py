@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scenarios.iommufd import ORDER, SCENARIOS
-from scheduler import explore
+from lockstep import scenarios
+from lockstep.scenarios.iommufd import ORDER, SCENARIOS
+from lockstep.scheduler import explore
 from tests.model_support import explored
 
 #: scenario -> executions of an exhaustive dfs (DPOR) on the merged model

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import errno
 
-from actors import ops
-from actors.kernel import ERR_PTR, IS_ERR
-from actors.ops import PhysDevice
-from actors.system import System
+from lockstep.actors import ops
+from lockstep.actors.kernel import ERR_PTR, IS_ERR
+from lockstep.actors.ops import PhysDevice
+from lockstep.actors.system import System
 from tests.model_support import run_script
 
 ENOENT, EBUSY, EINVAL = -errno.ENOENT, -errno.EBUSY, -errno.EINVAL
@@ -231,8 +231,8 @@ def test_unmap_all_of_an_empty_ioas_is_ok() -> None:
 
 def test_errno_names_are_the_kernels() -> None:
     """``%pe`` and errno.h: 95 is EOPNOTSUPP (Linux's ENOTSUP is an alias of it)."""
-    from actors.kernel import ERR_PTR
-    from scenarios.spec import errno_name
+    from lockstep.actors.kernel import ERR_PTR
+    from lockstep.scenarios.spec import errno_name
 
     assert errno_name(-errno.EOPNOTSUPP) == "EOPNOTSUPP"
     assert str(ERR_PTR(-errno.EOPNOTSUPP)) == "-EOPNOTSUPP"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scenarios.iommufd import DIRECTORY, ORDER
-from scenarios.toml_scenario import ScenarioError, load, load_spec, parse
+from lockstep.scenarios.iommufd import DIRECTORY, ORDER
+from lockstep.scenarios.toml_scenario import ScenarioError, load, load_spec, parse
 
 USER = """
 name = "my-replace"
@@ -63,7 +63,7 @@ def test_user_file_runs_from_the_cli(tmp_path: Path, cli) -> None:
 
 
 def test_unaccepted_result_is_a_finding(tmp_path: Path) -> None:
-    from scheduler import explore
+    from lockstep.scheduler import explore
 
     text = USER.replace('expect = ["ok", "EBUSY"]', 'expect = "ok"')
     scenario = load(write(tmp_path, text))

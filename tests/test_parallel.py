@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scenarios import variants
-from scheduler import dpor, dpor_split, explore, replay
-from scheduler.parallel import explore_parallel, in_process
-from scheduler.traces import canonical
+from lockstep import scenarios
+from lockstep.scenarios import variants
+from lockstep.scheduler import dpor, dpor_split, explore, replay
+from lockstep.scheduler.parallel import explore_parallel, in_process
+from lockstep.scheduler.traces import canonical
 from tests.test_cli import lockstep
 from tests.test_lockdep import race
 
@@ -214,7 +214,7 @@ def dask_cluster():
 
 @pytest.mark.parametrize("strategy", ["random", "pct"])
 def test_dask_finds_what_one_process_finds(dask_cluster, strategy):
-    from tools.cli import _load_program
+    from lockstep.tools.cli import _load_program
 
     name = "abbcca"
     plain = explore(load(name), strategy=strategy, executions=120, seed=4, scenario=name)
@@ -232,7 +232,7 @@ def test_dask_finds_what_one_process_finds(dask_cluster, strategy):
 
 
 def test_dask_dfs_finds_what_one_process_finds(dask_cluster):
-    from tools.cli import _load_program
+    from lockstep.tools.cli import _load_program
 
     name = "abbcca"
     plain = explore(load(name), scenario=name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scheduler import explore, replay
-from scheduler.pct import Pct
+from lockstep import scenarios
+from lockstep.scheduler import explore, replay
+from lockstep.scheduler.pct import Pct
 
 
 def test_pct_is_reproducible_from_its_seed():
@@ -37,7 +37,7 @@ def test_pct_depth_one_runs_by_priority_only():
 @pytest.mark.parametrize(("name", "depth"), [("abba", 2), ("abbcca", 3)])
 def test_pct_hit_rate_is_at_least_the_papers_bound(name, depth):
     """Per execution, PCT finds a depth-d bug with probability >= 1/(n*k^(d-1))."""
-    from scheduler.runtime import Execution
+    from lockstep.scheduler.runtime import Execution
 
     program = scenarios.get(name).program
     strategy, runs, hits, actors = Pct(7, depth), 1000, 0, 0
@@ -51,8 +51,8 @@ def test_pct_hit_rate_is_at_least_the_papers_bound(name, depth):
 
 def test_pct_hit_rate_on_the_finalize_after_unlock_race():
     """B4 needs one preemption at the right place: a depth-2 bug for PCT."""
-    from scenarios import variants
-    from scheduler.runtime import Execution
+    from lockstep.scenarios import variants
+    from lockstep.scheduler.runtime import Execution
 
     scenario = scenarios.get("auto-domain-vs-auto-domain")
     program = scenario.with_variant(variants.get("finalize-after-unlock").flags)

@@ -16,9 +16,9 @@ from collections import defaultdict
 
 import pytest
 
-import scenarios
-from scheduler import replay
-from tools import perfetto
+from lockstep import scenarios
+from lockstep.scheduler import replay
+from lockstep.tools import perfetto
 
 PHASES = {"M", "X", "i", "s", "f"}
 META = {"process_name", "thread_name", "process_sort_index", "thread_sort_index"}

@@ -1,8 +1,10 @@
 """From a fresh clone, a separate small project installs iommufd-lockstep into its own venv
 and writes and runs lock-order tests with the plugin.
 
-Marked ``clone`` and slow (about 15 s: a git clone, a venv, a wheel build and a pytest run
-in it); deselect with ``-m "not clone"``. It tests the committed HEAD, as a clone does.
+It also checks that the installed distribution adds one import package, ``lockstep``, and
+nothing else. Marked ``clone`` and slow (about 15 s: a git clone, a venv, a wheel build and
+a pytest run in it); deselect with ``-m "not clone"``. It tests the committed HEAD, as a
+clone does.
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ device = "dev1"
 """
 
 
+#: the top-level names the installed distribution put into site-packages
+TOP_LEVEL = """
+import importlib.metadata as m
+names = {f.parts[0] for f in m.files("iommufd-lockstep")}
+print(*sorted(n for n in names if not n.startswith("..") and not n.endswith(".dist-info")))
+"""
+#: whether the layout's folder names are importable as top-level packages
+STRAYS = """
+import importlib.util as u
+print(*[n for n in ("scheduler", "actors", "scenarios", "tools") if u.find_spec(n)])
+"""
+
+
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.pop("PYTEST_ADDOPTS", None)
@@ -68,6 +83,11 @@ def test_a_separate_project_writes_and_runs_lock_order_tests(tmp_path: Path) -> 
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], tmp_path)
     python, lockstep = venv / "bin" / "python", venv / "bin" / "lockstep"
     _run([str(python), "-m", "pip", "install", "-q", str(clone), "pytest-trio"], tmp_path)
+    # one import package: `lockstep`, and nothing else in site-packages
+    assert _run([str(python), "-c", TOP_LEVEL], tmp_path).stdout.split() == ["lockstep"]
+    assert _run([str(python), "-c", STRAYS], tmp_path).stdout.split() == []
+    api = "import lockstep; print(lockstep.explore.__module__)"
+    assert _run([str(python), "-c", api], tmp_path).stdout.strip() == "lockstep.scheduler.explore"
 
     project.mkdir()
     (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["."]\n')

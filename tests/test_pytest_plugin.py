@@ -59,7 +59,7 @@ def test_a_users_own_program_and_a_toml_file(pytester):
     pytester.makepyfile(
         """
         import pytest
-        from scheduler import LockClass, Mutex, Program
+        from lockstep.scheduler import LockClass, Mutex, Program
 
         def abba():
             a, b = Mutex(LockClass("A")), Mutex(LockClass("B"))
@@ -123,8 +123,8 @@ def test_the_manifest_check_fails_when_the_model_gains_an_edge(pytester):
     manifest test names the new edge and where it was taken."""
     pytester.makepyfile(
         f"""
-        from actors import hwpt
-        from scheduler import LockClass, Mutex
+        from lockstep.actors import hwpt
+        from lockstep.scheduler import LockClass, Mutex
 
         MANIFEST = {str(MANIFEST)!r}
 
@@ -212,7 +212,7 @@ def test_a_relative_manifest_is_found_beside_the_test_file(pytester):
 
 
 def test_version(capsys):
-    from tools.cli import run
+    from lockstep.tools.cli import run
 
     assert run(["--version"]) == 0
     assert capsys.readouterr().out.startswith("lockstep, version ")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from scheduler import (
+from lockstep.scheduler import (
     InvariantViolation,
     LockClass,
     Mutex,
@@ -24,8 +24,8 @@ from scheduler import (
     point,
     replay,
 )
-from scheduler.runtime import DEFAULT_STEP_BOUND, Execution
-from scheduler.strategies import RandomWalk
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, Execution
+from lockstep.scheduler.strategies import RandomWalk
 
 
 def kinds(result):
@@ -355,7 +355,7 @@ def test_an_actor_that_never_reaches_a_scheduling_point_is_a_step_bound_finding(
     scheduling point is a step-bound finding naming it and its site, not a hang."""
     import time
 
-    from scheduler import runtime
+    from lockstep.scheduler import runtime
 
     monkeypatch.setattr(runtime, "STEP_SECONDS", 1.5)
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler import Schedule, ScheduleError
+from lockstep.scheduler import Schedule, ScheduleError
 
 
 def test_format_is_versioned_and_run_length_encoded():

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-import scenarios
-from scheduler import replay
-from tools import swimlane
-from tools.cli import run
+from lockstep import scenarios
+from lockstep.scheduler import replay
+from lockstep.tools import swimlane
+from lockstep.tools.cli import run
 
 from .test_perfetto import check_format
 
@@ -140,8 +140,8 @@ def test_colour_only_for_a_terminal_that_wants_it(monkeypatch):
 def test_lockgraph_table_on_a_terminal_marks_the_cycle_in_red():
     from rich.console import Console
 
-    from tools import lockgraph
-    from tools.lockgraph import LockGraph
+    from lockstep.tools import lockgraph
+    from lockstep.tools.lockgraph import LockGraph
 
     result = replayed(DEADLOCK)
     graph = LockGraph.of(result.edges, result.counts, result.findings)

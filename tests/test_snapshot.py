@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scenarios import variants
-from scheduler import Mutex, Program, explore, point
-from scheduler.access import SharedList, shared
-from scheduler.explore import replay
-from scheduler.lockdep import Lockdep
-from scheduler.locks import LockClass
-from scheduler.runtime import Execution
-from scheduler.snapshot import SetupSnapshot
-from scheduler.strategies import make_strategy
+from lockstep import scenarios
+from lockstep.scenarios import variants
+from lockstep.scheduler import Mutex, Program, explore, point
+from lockstep.scheduler.access import SharedList, shared
+from lockstep.scheduler.explore import replay
+from lockstep.scheduler.lockdep import Lockdep
+from lockstep.scheduler.locks import LockClass
+from lockstep.scheduler.runtime import Execution
+from lockstep.scheduler.snapshot import SetupSnapshot
+from lockstep.scheduler.strategies import make_strategy
 
 #: too many executions to run twice here (tests/test_differential_scenarios.py names it too)
 SLOW = {"two-devices-one-group"}

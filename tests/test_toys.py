@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import scenarios
-from scheduler import explore, replay
+from lockstep import scenarios
+from lockstep.scheduler import explore, replay
 
 EXPECTED = {
     "abba": {("circular-dependency", ("A", "B")), ("deadlock", ("A", "B"))},

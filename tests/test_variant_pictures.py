@@ -12,11 +12,13 @@ import json
 
 import pytest
 
-from tools.cli import run
+from lockstep.tools.cli import run
 
 from .test_perfetto import check_format
 
-variants = pytest.importorskip("scenarios.variants", reason="model variants arrive with issue 4")
+variants = pytest.importorskip(
+    "lockstep.scenarios.variants", reason="model variants arrive with issue 4"
+)
 
 
 @pytest.mark.parametrize("name", ["v5-abort-via-destroy", "shared-destroy-rwsem-class"])

@@ -7,14 +7,19 @@ import json
 
 import pytest
 
-from actors.ctx import ObjType, iommufd_get_object, iommufd_object_destroy_user, iommufd_put_object
-from actors.system import System
-from scenarios import variants
-from scenarios.iommufd import DIRECTORY
-from scenarios.spec import build_program
-from scenarios.toml_scenario import load_spec
-from scheduler import Program, explore, replay
-from tools.cli import run
+from lockstep.actors.ctx import (
+    ObjType,
+    iommufd_get_object,
+    iommufd_object_destroy_user,
+    iommufd_put_object,
+)
+from lockstep.actors.system import System
+from lockstep.scenarios import variants
+from lockstep.scenarios.iommufd import DIRECTORY
+from lockstep.scenarios.spec import build_program
+from lockstep.scenarios.toml_scenario import load_spec
+from lockstep.scheduler import Program, explore, replay
+from lockstep.tools.cli import run
 
 NAMES = [v.name for v in variants.VARIANTS]
 
@@ -91,7 +96,7 @@ def test_b1_is_also_caught_by_a_fault_while_filling_the_new_domain():
 def _hold_one_hwpt_destroy_another(system: System):
     """One ioctl holds hwpt X through iommufd_get_object (a trylock of its destroy_rwsem) and
     destroys hwpt Y: down_write of Y's destroy_rwsem, of the same class."""
-    from actors import ops
+    from lockstep.actors import ops
 
     async def actor():
         ioas = (await ops.ioas_alloc(system)).out["ioas_id"]

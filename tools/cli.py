@@ -21,10 +21,10 @@ import attrs
 import click
 from rich.console import Console
 
-import scenarios
-from scenarios import generate, variants
-from scenarios.registry import Scenario
-from scheduler import (
+from lockstep import scenarios
+from lockstep.scenarios import generate, variants
+from lockstep.scenarios.registry import Scenario
+from lockstep.scheduler import (
     ExploreResult,
     Finding,
     Program,
@@ -34,15 +34,15 @@ from scheduler import (
     explore,
     replay,
 )
-from scheduler.checkpoint import CheckpointError
-from scheduler.explore import is_interrupt
-from scheduler.minimize import minimize, preemptions
-from scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
-from scheduler.runtime import DEFAULT_STEP_BOUND
-from scheduler.schedule import VERSION as SCHEDULE_VERSION
-from tools import fuzz as fuzzing
-from tools import lockgraph, lockorder, report
-from tools.swimlane import render, use_colour
+from lockstep.scheduler.checkpoint import CheckpointError
+from lockstep.scheduler.explore import is_interrupt
+from lockstep.scheduler.minimize import minimize, preemptions
+from lockstep.scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND
+from lockstep.scheduler.schedule import VERSION as SCHEDULE_VERSION
+from lockstep.tools import fuzz as fuzzing
+from lockstep.tools import lockgraph, lockorder, report
+from lockstep.tools.swimlane import render, use_colour
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 #: The scenario the main command explores when none is named.
@@ -62,7 +62,7 @@ def _scenario(name: str) -> Scenario:
     """A registered scenario by name, or a scenario file (``*.toml``) by path. A file's
     scenario is named by its path, so that its replay line finds the file again."""
     if name.endswith(".toml"):
-        from scenarios import toml_scenario
+        from lockstep.scenarios import toml_scenario
 
         if not _FILE_NAME.match(name):
             raise BadInput(

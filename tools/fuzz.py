@@ -35,12 +35,12 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample, Unsatisfiable
 
-from actors.variant import MERGED, Variant
-from scenarios import generate, toml_scenario, variants
-from scenarios.spec import Spec, build_program
-from scheduler import Finding, explore
-from scheduler.events import FINDING_KINDS
-from scheduler.parallel import Engine, open_engine
+from lockstep.actors.variant import MERGED, Variant
+from lockstep.scenarios import generate, toml_scenario, variants
+from lockstep.scenarios.spec import Spec, build_program
+from lockstep.scheduler import Finding, explore
+from lockstep.scheduler.events import FINDING_KINDS
+from lockstep.scheduler.parallel import Engine, open_engine
 
 Signature = tuple[str, tuple[str, ...], str]
 #: Where found scenarios go unless ``--out`` says otherwise.

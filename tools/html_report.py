@@ -20,11 +20,11 @@ from collections.abc import Sequence
 
 import graphviz
 
-from scheduler import Event, Finding
-from tools import lockgraph
-from tools.lockgraph import LockGraph
-from tools.swimlane import describe
-from tools.timeline import Timeline, build
+from lockstep.scheduler import Event, Finding
+from lockstep.tools import lockgraph
+from lockstep.tools.lockgraph import LockGraph
+from lockstep.tools.swimlane import describe
+from lockstep.tools.timeline import Timeline, build
 
 ROW = 18
 HEAD = 28

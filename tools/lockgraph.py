@@ -18,8 +18,8 @@ import graphviz
 from attrs import field, frozen
 from rich.table import Table
 
-from scheduler import Finding
-from scheduler.lockdep import Edge
+from lockstep.scheduler import Finding
+from lockstep.scheduler.lockdep import Edge
 
 RED = "#d62728"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from attrs import frozen
 
-from scheduler import ExploreResult
+from lockstep.scheduler import ExploreResult
 
 
 class ManifestError(ValueError):

@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from scheduler import Event, Finding
-from tools.timeline import Slice, Timeline, build
+from lockstep.scheduler import Event, Finding
+from lockstep.tools.timeline import Slice, Timeline, build
 
 #: Logical microseconds per timeline row.
 TICK = 10

@@ -1,6 +1,6 @@
 """The pytest plugin: lock-order regression tests in a few lines.
 
-Registered through the ``pytest11`` entry point (``lockstep = "tools.pytest_plugin"``), so
+Registered through the ``pytest11`` entry point (``lockstep = "lockstep.tools.pytest_plugin"``), so
 any project that installs iommufd-lockstep has it; do not also list it in a conftest's
 ``pytest_plugins``, which would register it twice. It gives the ``lockstep`` fixture::
 
@@ -39,11 +39,11 @@ import attrs
 import pytest
 import trio
 
-from scheduler import ExploreResult, explore, replay
-from scheduler.explore import ProgramFn
-from scheduler.strategies import STRATEGIES
-from tools import lockorder
-from tools.swimlane import render
+from lockstep.scheduler import ExploreResult, explore, replay
+from lockstep.scheduler.explore import ProgramFn
+from lockstep.scheduler.strategies import STRATEGIES
+from lockstep.tools import lockorder
+from lockstep.tools.swimlane import render
 
 Target = str | Path | ProgramFn
 
@@ -82,8 +82,8 @@ def _resolve(target: Target, variant: str | None) -> _Resolved:
         return _Resolved(None, target)
     # Imported on use: pytest loads this plugin in every session of a project that has
     # lockstep installed; only a test that explores a shipped scenario needs them.
-    import scenarios
-    from scenarios import toml_scenario, variants
+    from lockstep import scenarios
+    from lockstep.scenarios import toml_scenario, variants
 
     text = str(target)
     if text.endswith(".toml"):
@@ -217,7 +217,7 @@ class Lockstep:
         """Run ``lockstep fuzz`` and fail with each shrunk scenario file and its replay
         line if it finds anything (or a saved finding in ``out`` still reproduces)."""
         __tracebackhide__ = True
-        from tools import fuzz
+        from lockstep.tools import fuzz
 
         folder = Path(out) if out is not None else Path(self.tmp) / "lockstep-findings"
         campaign = fuzz.Campaign(

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from attrs import frozen
 
-from scheduler import ExploreResult, Finding, ReplayResult
-from tools import html_report, lockgraph, perfetto, swimlane
-from tools.lockgraph import LockGraph
+from lockstep.scheduler import ExploreResult, Finding, ReplayResult
+from lockstep.tools import html_report, lockgraph, perfetto, swimlane
+from lockstep.tools.lockgraph import LockGraph
 
 FORMATS = ("text", "perfetto", "dot", "svg", "html")
 SUFFIX = {

@@ -13,8 +13,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from scheduler import Event, Finding
-from tools.timeline import with_findings
+from lockstep.scheduler import Event, Finding
+from lockstep.tools.timeline import with_findings
 
 _WIDTH = 30
 

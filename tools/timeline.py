@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from attrs import frozen
 
-from scheduler import Event, Finding
+from lockstep.scheduler import Event, Finding
 
 
 @frozen
