@@ -99,5 +99,5 @@ def test_a_separate_project_writes_and_runs_lock_order_tests(tmp_path: Path) -> 
     done = _run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], project)
     assert "3 passed, 1 xfailed" in done.stdout
     # the installed copy runs, not this checkout
-    where = _run([str(python), "-c", "import tools; print(tools.__file__)"], project)
+    where = _run([str(python), "-c", "import lockstep; print(lockstep.__file__)"], project)
     assert str(venv) in where.stdout
