@@ -7,6 +7,8 @@ makes a trace comparable "event for event" between a run and its replay.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Final
 
 from attrs import field, frozen
@@ -59,6 +61,30 @@ ACQUISITIONS: Final = ACQUIRE | READ_ACQUIRE
 FAULT_KEY: Final = "#fault"
 
 Key = int | str
+#: kind, sorted lock classes, what fired (see `signature`)
+Signature = tuple[str, tuple[str, ...], str]
+
+_SITE = re.compile(r" \([\w./-]+:\d+\)")
+_NUMBER = re.compile(r"\d+")
+_LIST = re.compile(r"\[[^\]]*\]")
+
+
+def signature(kind: str, classes: Iterable[str], key: tuple[object, ...]) -> Signature:
+    """What identifies a finding across executions, runs and scenarios: its kind, its lock
+    classes, and the model site or invariant that fired (the rest of its key), with object
+    numbers, code lines and listed objects left out, since those vary between
+    interleavings of one bug. An invariant is named by its first clause."""
+    parts = [str(part) for part in key[1:]]
+    if kind == "invariant" and parts:
+        parts = [parts[0].split("; ")[0]]
+    text = " | ".join(_NUMBER.sub("N", _LIST.sub("[...]", _SITE.sub("", p))) for p in parts)
+    return (kind, tuple(sorted(classes)), text)
+
+
+def describe(sig: Signature) -> str:
+    """A signature on one line: ``kind classes site``."""
+    kind, classes, site = sig
+    return f"{kind} {', '.join(classes)} {site}".replace("  ", " ").strip()
 
 
 class Footprint:
@@ -137,6 +163,11 @@ class Finding:
     """Something wrong in an exploration: its kind, the lock classes involved, the replay
     line, a one-line title and the report text (the kernel-style splat)."""
 
+    @property
+    def signature(self) -> Signature:
+        """What identifies this bug across executions and runs (`signature`)."""
+        return signature(self.kind, self.classes, self.key)
+
     kind: str
     classes: tuple[str, ...]
     schedule: str
@@ -152,6 +183,8 @@ class Finding:
     #: first (``VFIO_DEVICE_DETACH_IOMMUFD_PT > iommufd_device_detach``); empty for the end
     #: check.
     entry: str = field(default="", eq=False)
+    #: A shorter line showing the same finding (`scheduler.minimize`), if one was found.
+    minimized: str = field(default="", eq=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -161,4 +194,4 @@ class Finding:
             "title": self.title,
             "message": self.message,
             "entry": self.entry,
-        }
+        } | ({"minimized": self.minimized} if self.minimized else {})

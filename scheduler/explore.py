@@ -2,7 +2,9 @@
 distinct findings, each with the schedule line that replays it.
 
 One `Lockdep` lives for the whole exploration. Each distinct finding is reported once (as
-lockdep reports once), from the first execution that showed it. A lockdep report may need
+lockdep reports once), from the first execution that showed it; distinct means a distinct
+signature (`events.signature`: kind, classes, and the site or invariant that fired, object
+numbers left out), so one bug met on hwpt4 and again on hwpt5 is one finding. A lockdep report may need
 edges that earlier executions recorded; the explorer therefore keeps the choices of every
 execution that added an edge to the graph, and the finding's schedule carries those it
 needs, in order, before its own execution.
@@ -25,7 +27,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from attrs import field, frozen
 
 from lockstep.scheduler import checkpoint as checkpoints
-from lockstep.scheduler.events import Event, Finding
+from lockstep.scheduler.events import Event, Finding, Signature
 from lockstep.scheduler.lockdep import Edge, Lockdep
 from lockstep.scheduler.runtime import (
     DEFAULT_STEP_BOUND,
@@ -317,7 +319,8 @@ class Findings:
         self.name = name
         self.options = options
         self.findings: list[Finding] = []
-        self.seen: set[tuple[object, ...]] = set()
+        #: the signatures of the findings kept (`events.signature`): one bug, one finding
+        self.seen: set[Signature] = set()
         self.contributors: dict[int, Contribution] = {}
 
     def record(self, ex: Execution, graph: Lockdep | None, index: int, fail: int) -> None:
@@ -327,7 +330,7 @@ class Findings:
         if graph is not None and graph.added:
             self.contributors[index] = this
         for raw in ex.findings:
-            if raw.key in self.seen:
+            if raw.signature in self.seen:
                 continue
             used = [self.contributors[i] for i in raw.executions] + [this]
             self.add(_finding(raw, str(self.schedule(used)), ex.trace))
@@ -339,9 +342,9 @@ class Findings:
 
     def add(self, finding: Finding) -> bool:
         """Keep ``finding`` unless one with its key was found before; whether it was kept."""
-        if finding.key in self.seen:
+        if finding.signature in self.seen:
             return False
-        self.seen.add(finding.key)
+        self.seen.add(finding.signature)
         self.findings.append(finding)
         return True
 
@@ -399,11 +402,11 @@ def replay(
         chooser.finish()
     assert ex is not None and ex.trace is not None
     text = str(schedule)
-    seen: set[tuple[object, ...]] = set()
+    seen: set[Signature] = set()
     findings = []
     for raw in ex.findings:
-        if raw.key not in seen:
-            seen.add(raw.key)
+        if raw.signature not in seen:
+            seen.add(raw.signature)
             findings.append(_finding(raw, text, ex.trace))
     return ReplayResult(
         text,

@@ -9,32 +9,38 @@ The shrinker works on the choices of the schedule's last execution (earlier exec
 lockdep report only feed the lock graph and are replayed unchanged). It replays candidates
 leniently (`_Lenient`): a wanted choice that cannot be made, or a choice past the end, lets
 the running actor continue (no preemption), so every candidate is a real execution whose
-exact choices are recorded. A candidate is kept when it still shows the same finding (kind
-and lock classes) and has fewer preemptions, or as many and fewer steps. First, as CHESS
-iterates its preemption bound, a bounded naive search looks for the finding with 0, 1, ...
-preemptions (within a budget of executions); then greedy passes drop each remaining
-preemption in turn (run the running actor instead) until none can go, and cut the choices
-short (the rest without preemptions) as early as the finding allows.
+exact choices are recorded. A candidate is kept when it still shows the same finding (its
+signature: kind, lock classes, and the site or invariant that fired, so that a shorter line
+never shows another bug of the same kind) and has fewer preemptions, or as many and fewer
+steps. First, as CHESS iterates its preemption bound, a bounded naive search looks for the
+finding with 0, 1, ... preemptions (within a budget of executions); then greedy passes drop
+each remaining preemption in turn (run the running actor instead) until none can go, and cut
+the choices short (the rest without preemptions) as early as the finding allows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+import attrs
 from attrs import frozen
 
 from lockstep.scheduler import runtime
+from lockstep.scheduler.events import Signature, describe
 from lockstep.scheduler.lockdep import Lockdep
 from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
 from lockstep.scheduler.schedule import Schedule, ScheduleError
 from lockstep.scheduler.strategies import DepthFirst, Replay
 
+if TYPE_CHECKING:
+    from lockstep.scheduler.explore import ExploreResult
+
 #: The largest preemption bound searched for directly: most bugs need at most two.
 MAX_SEARCHED_BOUND = 2
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
-FindingKey = tuple[str, tuple[str, ...]]
 
 
 class _Lenient:
@@ -61,7 +67,7 @@ class _Lenient:
 class Attempt:
     """One candidate's execution: its findings, exact choices, preemptions and steps."""
 
-    findings: frozenset[FindingKey]
+    findings: frozenset[Signature]
     choices: tuple[int, ...]
     preempted: tuple[int, ...]
     steps: int
@@ -100,7 +106,7 @@ def _attempt(
         fail_nth=nths[len(prior)],
     )
     ex.run()
-    found = frozenset((f.kind, tuple(sorted(f.classes))) for f in ex.findings)
+    found = frozenset(f.signature for f in ex.findings)
     return Attempt(found, tuple(chooser.made), tuple(chooser.preempted), ex.steps)
 
 
@@ -108,13 +114,14 @@ def minimize(
     program: ProgramFn,
     schedule: Schedule | str,
     *,
-    finding: FindingKey | None = None,
+    finding: Signature | None = None,
     step_bound: int = DEFAULT_STEP_BOUND,
     budget: int = 1000,
     seconds: float | None = None,
 ) -> Schedule:
-    """A schedule showing the same finding (kind and sorted classes; by default the first
-    one the schedule shows) with the fewest preemptions, then the fewest steps, found.
+    """A schedule showing the same finding (its `signature`: kind, classes and the site or
+    invariant that fired; by default the first one the schedule shows) with the fewest
+    preemptions, then the fewest steps, found.
 
     A single-execution schedule is first searched for with 0, 1 and 2 preemptions (naive
     bounded dfs, at most ``budget`` executions per bound, as CHESS iterates its bound).
@@ -138,7 +145,7 @@ def minimize(
             raise ScheduleError("the schedule shows no finding: nothing to minimize")
         finding = _first_finding(program, schedule, step_bound)
     if finding not in best.findings:
-        raise ScheduleError(f"the schedule does not show {finding[0]} {finding[1]}")
+        raise ScheduleError(f"the schedule does not show {describe(finding)}")
     if not prior:
         for bound in range(min(len(best.preempted), MAX_SEARCHED_BOUND + 1)):
             found = _bounded_search(program, finding, bound, budget, step_bound, nths, late)
@@ -165,9 +172,35 @@ def minimize(
     return Schedule.build(schedule.scenario, schedule.options, [*prior, best.choices])
 
 
+def minimize_findings(
+    program: ProgramFn,
+    result: ExploreResult,
+    *,
+    seconds: float,
+    step_bound: int = DEFAULT_STEP_BOUND,
+) -> ExploreResult:
+    """``result`` with each finding's ``minimized`` line set, where minimizing it (at most
+    ``seconds`` each) found a shorter one."""
+    findings = []
+    for finding in result.findings:
+        small = str(
+            minimize(
+                program,
+                finding.schedule,
+                finding=finding.signature,
+                step_bound=step_bound,
+                seconds=seconds,
+            )
+        )
+        findings.append(
+            attrs.evolve(finding, minimized=small) if small != finding.schedule else finding
+        )
+    return attrs.evolve(result, findings=tuple(findings))
+
+
 def _bounded_search(
     program: ProgramFn,
-    finding: FindingKey,
+    finding: Signature,
     bound: int,
     budget: int,
     step_bound: int,
@@ -185,16 +218,15 @@ def _bounded_search(
             return None
         ex = Execution(program, chooser, lockdep=Lockdep(), step_bound=step_bound, fail_nth=nths[0])
         ex.run()
-        if any((f.kind, tuple(sorted(f.classes))) == finding for f in ex.findings):
+        if any(f.signature == finding for f in ex.findings):
             return _attempt(program, (), ex.choices, step_bound, nths)
     return None
 
 
-def _first_finding(program: ProgramFn, schedule: Schedule, step_bound: int) -> FindingKey:
+def _first_finding(program: ProgramFn, schedule: Schedule, step_bound: int) -> Signature:
     from lockstep.scheduler.explore import replay
 
-    first = replay(program, schedule, step_bound=step_bound).findings[0]
-    return (first.kind, tuple(sorted(first.classes)))
+    return replay(program, schedule, step_bound=step_bound).findings[0].signature
 
 
 def preemptions(program: ProgramFn, schedule: Schedule | str, step_bound: int = 0) -> int:

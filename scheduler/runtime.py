@@ -66,7 +66,9 @@ from lockstep.scheduler.events import (
     WRITE,
     Event,
     Footprint,
+    Signature,
     Site,
+    signature,
 )
 
 if TYPE_CHECKING:
@@ -190,6 +192,11 @@ class RawFinding:
     actor: str = ""
     position: int | None = None
     entry: str = ""
+
+    @property
+    def signature(self) -> Signature:
+        """What identifies this bug across executions and runs (`events.signature`)."""
+        return signature(self.kind, self.classes, self.key)
 
 
 _current: Execution | None = None

@@ -234,3 +234,20 @@ def test_a_failure_in_a_trio_test_is_not_wrapped(pytester):
     out = result.stdout.str()
     assert "LockstepFailure" in out and "ExceptionGroup" not in out
     assert "=== finding 1 of 1: recursive-locking (&obj->destroy_rwsem) ===" in out
+
+
+def test_a_failure_shows_the_minimized_line(pytester):
+    pytester.makepyfile(
+        """
+        def test_abbcca(lockstep):
+            lockstep.assert_clean("abbcca", strategy="random", executions=50, seed=1)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*replay: lockstep replay ls1:abbcca:-:2.1.0.2x2.1.0.1x2.0x3.2*",
+            "*minimized: lockstep replay ls1:abbcca:-:0x5.1x5*",
+        ]
+    )

@@ -150,3 +150,18 @@ def test_lockgraph_table_on_a_terminal_marks_the_cycle_in_red():
         console.print(lockgraph.table_rich(graph))
     text = captured.get()
     assert "\x1b[1;31m" in text and "A -> B" in ANSI.sub("", text)
+
+
+def test_minimized_lines_are_in_the_report_pages_and_the_json(capsys, tmp_path):
+    target = tmp_path / "report"
+    args = ["explore", "abbcca", "--strategy", "random", "--seed", "1", "--executions", "50"]
+    assert run([*args, "--report", str(target), "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    shrunk = [f for f in findings if f["minimized"] != f["schedule"]]
+    assert shrunk, "random walks' lines are longer than the minimized ones"
+    index = (target / "index.html").read_text()
+    for n, finding in enumerate(findings, 1):
+        page = (target / f"{n:02d}-{finding['kind']}.html").read_text()
+        if finding in shrunk:
+            assert "minimized: <code" in page and finding["minimized"] in page
+            assert finding["minimized"] in index

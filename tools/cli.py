@@ -35,8 +35,9 @@ from lockstep.scheduler import (
     replay,
 )
 from lockstep.scheduler.checkpoint import CheckpointError
+from lockstep.scheduler.events import describe
 from lockstep.scheduler.explore import is_interrupt
-from lockstep.scheduler.minimize import minimize, preemptions
+from lockstep.scheduler.minimize import minimize, minimize_findings, preemptions
 from lockstep.scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND
 from lockstep.scheduler.schedule import VERSION as SCHEDULE_VERSION
@@ -146,13 +147,11 @@ def _schedule_program(parsed: Schedule) -> Callable[[], Program]:
     return _program(_scenario(parsed.scenario), parsed.option("variant"))
 
 
-def _finding_text(
-    index: int, total: int, finding: Finding, shown: ReplayResult, minimized: str | None = None
-) -> str:
+def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
     classes = ", ".join(finding.classes)
     replay_lines = [f"replay: lockstep replay {finding.schedule}"]
-    if minimized is not None and minimized != finding.schedule:
-        replay_lines.append(f"minimized: lockstep replay {minimized}")
+    if finding.minimized:
+        replay_lines.append(f"minimized: lockstep replay {finding.minimized}")
     return "\n".join(
         [
             f"=== finding {index} of {total}: {finding.kind}"
@@ -169,9 +168,7 @@ def _finding_text(
     )
 
 
-def _explore_text(
-    result: ExploreResult, shown: Sequence[ReplayResult], minimized: Sequence[str], seed: int = 0
-) -> str:
+def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult], seed: int = 0) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.preemption_bound is not None:
         state += f", at most {result.preemption_bound} preemptions"
@@ -188,9 +185,8 @@ def _explore_text(
         f"{count} finding{'s' if count != 1 else ''}",
         "",
     ]
-    entries = zip(result.findings, shown, minimized, strict=True)
-    for i, (finding, replayed, small) in enumerate(entries, 1):
-        lines.append(_finding_text(i, count, finding, replayed, small))
+    for i, (finding, replayed) in enumerate(zip(result.findings, shown, strict=True), 1):
+        lines.append(_finding_text(i, count, finding, replayed))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -453,33 +449,21 @@ def explore_command(
                 stop_on_first=stop_on_first,
                 on_finding=found_now,
             )
-    minimized = [
-        str(
-            minimize(
-                program,
-                f.schedule,
-                finding=(f.kind, tuple(sorted(f.classes))),
-                step_bound=step_bound,
-                seconds=minimize_seconds,
-            )
-        )
-        if not no_minimize and minimize_seconds > 0
-        else f.schedule
-        for f in result.findings
-    ]
+    if not no_minimize and minimize_seconds > 0:
+        result = minimize_findings(program, result, seconds=minimize_seconds, step_bound=step_bound)
     if jsonl:
         summary = {k: v for k, v in result.to_json().items() if k != "findings"}
         summary["seed"] = seed
-        summary["minimized"] = minimized
+        summary["minimized"] = [f.minimized or f.schedule for f in result.findings]
         click.echo(json.dumps({"summary": summary}))
     elif as_json:
         report = result.to_json()
-        for entry, small in zip(report["findings"], minimized, strict=True):  # type: ignore[arg-type]
-            entry["minimized"] = small
+        for entry, finding in zip(report["findings"], result.findings, strict=True):  # type: ignore[arg-type]
+            entry["minimized"] = finding.minimized or finding.schedule
         click.echo(json.dumps(report, indent=2))
     else:
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
-        click.echo(_explore_text(result, shown, minimized, seed), nl=False)
+        click.echo(_explore_text(result, shown, seed), nl=False)
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
         _write_report(report_dir, result, replays)
@@ -675,24 +659,46 @@ def _emit(body: str, output: Path | None) -> None:
 
 @main.command("minimize")
 @click.argument("schedule")
+@click.option(
+    "--finding",
+    "which",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Which finding of the line to keep, numbered as `lockstep replay` lists them.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
-def minimize_command(schedule: str, as_json: bool) -> None:
-    """Shrink SCHEDULE to the fewest preemptions, then the fewest steps, keeping its first
-    finding (kind and lock classes); print the shorter replay line."""
+def minimize_command(schedule: str, which: int, as_json: bool) -> None:
+    """Shrink SCHEDULE to the fewest preemptions, then the fewest steps, keeping one of its
+    findings (by its signature: kind, lock classes, and the site or invariant that fired);
+    print the shorter replay line."""
     parsed = Schedule.parse(_schedule_text(schedule))
     program = _schedule_program(parsed)
     bound = _step_bound(parsed)
-    small = minimize(program, parsed, step_bound=bound)
+    shown = replay(program, parsed, step_bound=bound).findings
+    if not shown:
+        raise BadInput("the schedule shows no finding: nothing to minimize")
+    if which > len(shown):
+        raise BadInput(
+            f"the schedule shows {len(shown)} finding(s): --finding takes 1..{len(shown)}"
+        )
+    kept = shown[which - 1].signature
+    small = minimize(program, parsed, finding=kept, step_bound=bound)
     before, after = preemptions(program, parsed, bound), preemptions(program, small, bound)
     if as_json:
         click.echo(
             json.dumps(
-                {"schedule": str(parsed), "minimized": str(small), "preemptions": [before, after]},
+                {
+                    "schedule": str(parsed),
+                    "minimized": str(small),
+                    "preemptions": [before, after],
+                    "finding": {"kind": kept[0], "classes": list(kept[1]), "site": kept[2]},
+                },
                 indent=2,
             )
         )
     else:
-        click.echo(f"{parsed.scenario}: {before} preemptions -> {after}")
+        click.echo(f"{parsed.scenario}: {before} preemptions -> {after}, keeping {describe(kept)}")
         click.echo(f"minimized: lockstep replay {small}")
     sys.exit(EXIT_FINDINGS)
 

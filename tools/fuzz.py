@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,34 +38,20 @@ from lockstep.actors.variant import MERGED, Variant
 from lockstep.scenarios import generate, toml_scenario, variants
 from lockstep.scenarios.spec import Spec, build_program
 from lockstep.scheduler import Finding, explore
-from lockstep.scheduler.events import FINDING_KINDS
+from lockstep.scheduler.events import FINDING_KINDS, Signature, describe
 from lockstep.scheduler.parallel import Engine, open_engine
 
-Signature = tuple[str, tuple[str, ...], str]
 #: Where found scenarios go unless ``--out`` says otherwise.
 DEFAULT_OUT = Path(".lockstep/findings")
 #: Executions of dfs per scenario (and of random walks after it, if dfs did not exhaust).
 DEFAULT_BUDGET = 200
 #: Seconds a round may spend shrinking one finding.
 SHRINK_SECONDS = 120.0
-_SITE = re.compile(r" \([\w./-]+:\d+\)")
-_NUMBER = re.compile(r"\d+")
-_LIST = re.compile(r"\[[^\]]*\]")
 
 
 def signature(finding: Finding) -> Signature:
-    """What identifies a finding across scenarios and runs: its kind, lock classes, and the
-    model site or invariant that fired, with object numbers and line numbers left out."""
-    parts = [str(part) for part in finding.key[1:]]
-    if finding.kind == "invariant" and parts:
-        parts = [parts[0].split("; ")[0]]
-    text = " | ".join(_NUMBER.sub("N", _LIST.sub("[...]", _SITE.sub("", p))) for p in parts)
-    return (finding.kind, tuple(sorted(finding.classes)), text)
-
-
-def describe(sig: Signature) -> str:
-    kind, classes, site = sig
-    return f"{kind} {', '.join(classes)} {site}".replace("  ", " ").strip()
+    """What identifies a finding across scenarios and runs (`Finding.signature`)."""
+    return finding.signature
 
 
 def _rank(sig: Signature) -> tuple[int, Signature]:

@@ -278,7 +278,14 @@ def _finding_html(n: int, finding: Finding) -> str:
         f"{_esc(finding.kind)}</span>{_esc(finding.title)}</h3>"
         f'<div class="replay"><code id="{ident}">lockstep replay {_esc(finding.schedule)}</code>'
         f'<button type="button" data-target="{ident}">Copy</button></div>'
-        f"<details{' open' if n == 1 else ''}><summary>report</summary>"
+        + (
+            f'<div class="replay">minimized: <code id="{ident}-min">lockstep replay '
+            f"{_esc(finding.minimized)}</code>"
+            f'<button type="button" data-target="{ident}-min">Copy</button></div>'
+            if finding.minimized
+            else ""
+        )
+        + f"<details{' open' if n == 1 else ''}><summary>report</summary>"
         f"<pre>{_esc(finding.message)}</pre></details>"
         "</section>"
     )

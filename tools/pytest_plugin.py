@@ -17,13 +17,14 @@ any project that installs iommufd-lockstep has it; do not also list it in a conf
         lockstep.fuzz(max_time=60, seed=0)          # lockstep fuzz, failing on a finding
 
 A target is a registered scenario name, a scenario file (``*.toml``) or a program callable.
-On a finding the assertion message is each finding's report, its replay line and the
-swimlane of its execution; on a new lock-order edge, the edge and where it was taken.
+On a finding the assertion message is each finding's report, its replay line, a minimized
+line when a shorter one shows the same finding (`MINIMIZE_SECONDS` each), and the swimlane
+of its execution; on a new lock-order edge, the edge and where it was taken.
 
 Command-line options set the exploration for every test that does not set it itself:
 ``--lockstep-strategy``, ``--lockstep-executions``, ``--lockstep-seed``.
 
-pytest-trio: an exploration runs its own ``trio.run`` per execution, which cannot nest in a
+pytest-trio: an exploration runs in a ``trio.run`` of its own, which cannot nest in a
 running trio loop; called from an async (trio) test, the fixture runs the exploration in a
 worker thread and blocks the test until it is done.
 """
@@ -41,6 +42,7 @@ import trio
 
 from lockstep.scheduler import ExploreResult, explore, replay
 from lockstep.scheduler.explore import ProgramFn
+from lockstep.scheduler.minimize import minimize_findings
 from lockstep.scheduler.strategies import STRATEGIES
 from lockstep.tools import lockorder
 from lockstep.tools.swimlane import render
@@ -124,11 +126,16 @@ def report(result: ExploreResult, program: ProgramFn) -> str:
             finding.message,
             "",
             f"replay: lockstep replay {finding.schedule}",
+            *([f"minimized: lockstep replay {finding.minimized}"] if finding.minimized else []),
             "",
             render(shown.trace, shown.actors, shown.findings),
             "",
         ]
     return "\n".join(lines)
+
+
+#: Seconds a failing assertion spends minimizing each finding's replay line.
+MINIMIZE_SECONDS = 10.0
 
 
 class LockstepFailure(AssertionError):
@@ -202,7 +209,10 @@ class Lockstep:
         result = self.explore(target, **kwargs)
         if result.findings:
             program = _resolve(target, kwargs.get("variant")).program
-            raise LockstepFailure(_outside_trio(lambda: report(result, program)))
+            shrunk = _outside_trio(
+                lambda: minimize_findings(program, result, seconds=MINIMIZE_SECONDS)
+            )
+            raise LockstepFailure(_outside_trio(lambda: report(shrunk, program)))
         return result
 
     def fuzz(

@@ -134,7 +134,13 @@ def _index(result: ExploreResult, entries: list[tuple[Finding, str]]) -> str:
             f'<a href="{stem}{SUFFIX[fmt]}">{fmt}</a>'
             for fmt in ("html", "text", "perfetto", "svg", "dot")
         )
-        + f"<br><code>lockstep replay {html.escape(f.schedule)}</code></li>"
+        + f"<br><code>lockstep replay {html.escape(f.schedule)}</code>"
+        + (
+            f"<br>minimized: <code>lockstep replay {html.escape(f.minimized)}</code>"
+            if f.minimized
+            else ""
+        )
+        + "</li>"
         for f, stem in entries
     )
     return (
