@@ -32,6 +32,7 @@ device's name stands for its idev id once it is bound.
 from __future__ import annotations
 
 import errno
+import hashlib
 import stat
 import tomllib
 from pathlib import Path
@@ -269,3 +270,15 @@ def load(path: str | Path) -> Scenario:
         build_program(spec),
         lambda variant: build_program(spec, variant=variant),
     )
+
+
+def digest_option(name: str) -> list[tuple[str, str]]:
+    """The ``sha`` option of a scenario file's replay lines: the start of the SHA-256 of its
+    content, so that a line made from one version of the file is refused on another."""
+    if not name.endswith(".toml"):
+        return []
+    try:
+        content = Path(name).read_bytes()
+    except OSError:
+        return []
+    return [("sha", hashlib.sha256(content).hexdigest()[:12])]

@@ -4,10 +4,10 @@ distinct findings, each with the schedule line that replays it.
 One `Lockdep` lives for the whole exploration. Each distinct finding is reported once (as
 lockdep reports once), from the first execution that showed it; distinct means a distinct
 signature (`events.signature`: kind, classes, and the site or invariant that fired, object
-numbers left out), so one bug met on hwpt4 and again on hwpt5 is one finding. A lockdep report may need
-edges that earlier executions recorded; the explorer therefore keeps the choices of every
-execution that added an edge to the graph, and the finding's schedule carries those it
-needs, in order, before its own execution.
+numbers left out), so one bug met on hwpt4 and again on hwpt5 is one finding. A lockdep
+report may need edges that earlier executions recorded; the explorer therefore keeps the
+choices of every execution that added an edge to the graph, and the finding's schedule
+carries those it needs, in order, before its own execution.
 
 Fault injection (``faults=True``) works as the kernel's fail_nth: the exploration runs once
 with no fault, then again with the 1st fault point of every execution failing, the 2nd, and
@@ -21,6 +21,9 @@ rounds.
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Mapping
 
@@ -434,8 +437,28 @@ def _finding(raw: RawFinding, schedule: str, trace: list[Event] | None) -> Findi
 
 
 def _program_name(program: ProgramFn) -> str:
+    """What a Python program is called in its replay lines: ``module.function`` for a
+    function at module level, which ``lockstep replay`` imports (a script run as
+    ``__main__`` by its file's name), else the function's name."""
+    module = getattr(program, "__module__", None)
+    qualname = getattr(program, "__qualname__", "")
+    if module and qualname and "<" not in qualname:
+        found: object = sys.modules.get(module)
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is program:
+            if module == "__main__":
+                path = getattr(sys.modules["__main__"], "__file__", None)
+                module = os.path.splitext(os.path.basename(path))[0] if path else ""
+            name = f"{module}.{qualname}"
+            if module and _PYTHON_NAME.match(name):
+                return name
     name = getattr(program, "__name__", "program").replace("_", "-")
     return name if name.isidentifier() or "-" in name else "program"
+
+
+#: an importable ``module.function`` name, as a replay line can hold it
+_PYTHON_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 __all__ = [

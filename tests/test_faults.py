@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -111,7 +112,8 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
     assert code == 1 and result["fault_points"] == 2
     [finding] = result["findings"]
     assert "ioas1 has reserved regions of [], not of its devices" in finding["message"]
-    assert finding["schedule"] == f"ls1:{path}:fail=2:-"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    assert finding["schedule"] == f"ls1:{path}:fail=2,sha={digest}:-"
     assert run(["replay", finding["schedule"]]) == 1
     assert "FAULT attach_dev" in capsys.readouterr().out
 

@@ -79,7 +79,9 @@ def test_a_users_own_program_and_a_toml_file(pytester):
                 lockstep.assert_clean(abba)
             text = str(info.value)
             assert "possible circular locking dependency detected" in text
-            assert "replay: lockstep replay ls1:abba:-:" in text
+            # a program of the test module is named by module and function
+            name = "test_a_users_own_program_and_a_toml_file.abba"
+            assert f"replay: lockstep replay ls1:{name}:-:" in text
             assert " step | t1" in text
         """
     )

@@ -7,7 +7,9 @@ Exit status: 0 clean, 1 findings, 2 bad input (one line on stderr, never a trace
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
+import os
 import re
 import shlex
 import sys
@@ -22,7 +24,7 @@ import click
 from rich.console import Console
 
 from lockstep import scenarios
-from lockstep.scenarios import generate, variants
+from lockstep.scenarios import generate, toml_scenario, variants
 from lockstep.scenarios.registry import Scenario
 from lockstep.scheduler import (
     ExploreResult,
@@ -50,7 +52,7 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 
 DEFAULT_SCENARIO = "replace-vs-destroy"
 _FILE_NAME = re.compile(r"^[A-Za-z0-9_.+/-]+$")
 #: Schedule options this lockstep reads: step bound, failing fault points, model variant.
-_KNOWN_OPTIONS = ("bound", "fail", "variant")
+_KNOWN_OPTIONS = ("bound", "fail", "sha", "variant")
 #: How every schedule line starts.
 VERSION_PREFIX = f"{SCHEDULE_VERSION}:"
 
@@ -77,7 +79,25 @@ def _scenario(name: str) -> Scenario:
     try:
         return scenarios.get(name)
     except KeyError as exc:
+        if "." in name:
+            return _python_program(name)
         raise BadInput(exc.args[0]) from None
+
+
+def _python_program(name: str) -> Scenario:
+    """A program written with the Python API, by the ``module.function`` name its replay
+    lines carry, imported as ``python`` in the current directory would import it."""
+    module_name, _, function = name.rpartition(".")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BadInput(f"{name}: cannot import {module_name} from here ({exc})") from None
+    program = getattr(module, function, None)
+    if not callable(program):
+        raise BadInput(f"{name}: {module_name} has no program function {function!r}")
+    return Scenario(name, f"the Python program {name}", program)
 
 
 def _load_program(name: str, variant: str | None = None) -> Callable[[], Program]:
@@ -143,8 +163,18 @@ def _replay_schedule(parsed: Schedule) -> ReplayResult:
 
 
 def _schedule_program(parsed: Schedule) -> Callable[[], Program]:
-    """The program a schedule line names: its scenario, with its variant switched on."""
-    return _program(_scenario(parsed.scenario), parsed.option("variant"))
+    """The program a schedule line names: its scenario, with its variant switched on. A
+    scenario file must still be the file the line was made from (its ``sha`` option)."""
+    scenario = _scenario(parsed.scenario)
+    made_from = parsed.option("sha")
+    if made_from is not None:
+        now = dict(toml_scenario.digest_option(parsed.scenario)).get("sha")
+        if now != made_from:
+            raise BadInput(
+                f"{parsed.scenario} has changed since this line was made (sha {made_from}, "
+                f"now {now}): the line replays only the file it was made from"
+            )
+    return _program(scenario, parsed.option("variant"))
 
 
 def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
@@ -382,6 +412,7 @@ def explore_command(
     chosen = _scenario(scenario)
     program = _program(chosen, variant)
     options = _options(step_bound) + ([("variant", variant)] if variant else [])
+    options += toml_scenario.digest_option(chosen.name)
     terminal = sys.stdout.isatty() and sys.stderr.isatty()
     if as_json and jsonl:
         raise BadInput("--json and --jsonl: choose one")

@@ -191,6 +191,10 @@ class Lockstep:
         """Explore ``target``; arguments given here win over the command-line options."""
         resolved = _resolve(target, variant)
         options = [("variant", variant)] if variant else []
+        if resolved.name is not None:
+            from lockstep.scenarios.toml_scenario import digest_option
+
+            options += digest_option(resolved.name)
         return _outside_trio(
             lambda: explore(
                 resolved.program,
