@@ -4,12 +4,15 @@
   Mazurkiewicz trace count (brute force, where naive dfs exhausts within the cap); the two
   ratios; DPOR's wall time;
 - scheduling points per second of the runtime beside a bare trio ping-pong;
-- executions per second on abba (random walks) and on replace-vs-alloc (dfs);
+- executions per second on abba (random walks), and on replace-vs-alloc and map-vs-attach
+  (dfs), also as a ratio to the bare trio points/s of this run (bench/speed.py compares
+  them with an earlier revision);
 - executions to the first actual failure (a deadlock, a broken invariant, an exception;
   not a lockdep prediction) under dfs, random and pct (median of 20 seeds);
 - executions to the finding of each historical-bug variant under dfs, random and pct, on
   the exploration that catches it (with --faults: fault rounds in turn, as explore runs them);
-- resident memory after 10,000 and 100,000 executions of abba (it must stay flat);
+- resident memory after 10,000 and 100,000 executions of abba, and of replace-vs-destroy
+  (whose executions start from the setup snapshot, all in one trio.run): it must stay flat;
 - the speed-up of ``--jobs 2`` on random walks, and on dfs (DPOR split by prefixes: the
   same executions as one process, checked here).
 
@@ -260,15 +263,18 @@ def main() -> None:
     rows.append(
         ("abba executions/s (random)", f"{walks.executions / (time.perf_counter() - start):,.0f}")
     )
-    program = scenarios.get("replace-vs-alloc").program
-    start = time.perf_counter()
-    full = explore(program, scenario="replace-vs-alloc")
-    rows.append(
-        (
-            "replace-vs-alloc executions/s (dfs)",
-            f"{full.executions / (time.perf_counter() - start):,.0f}",
+    for name in ("replace-vs-alloc", "map-vs-attach"):
+        program = scenarios.get(name).program
+        start = time.perf_counter()
+        full = explore(program, scenario=name)
+        per_second = full.executions / (time.perf_counter() - start)
+        rows.append((f"{name} executions/s (dfs)", f"{per_second:,.0f}"))
+        rows.append(
+            (
+                f"{name} executions per 1,000 bare trio points",
+                f"{1000 * per_second / bare:.2f}",
+            )
         )
-    )
     small, big = (10_000, 100_000) if not args.quick else (2_000, 20_000)
     program = scenarios.get("abba").program
     explore(program, strategy="random", executions=small, scenario="abba")
@@ -277,6 +283,14 @@ def main() -> None:
     after_big = rss_mib()
     rows.append((f"RSS after {small:,} abba executions, MiB", f"{after_small:.1f}"))
     rows.append((f"RSS after {big:,} abba executions, MiB", f"{after_big:.1f}"))
+    # a scenario with a setup: executions restored from the setup snapshot, in one trio.run
+    program = scenarios.get("replace-vs-destroy").program
+    explore(program, strategy="random", executions=small, scenario="replace-vs-destroy")
+    after_small = rss_mib()
+    explore(program, strategy="random", executions=big, scenario="replace-vs-destroy")
+    after_big = rss_mib()
+    rows.append((f"RSS after {small:,} replace-vs-destroy executions, MiB", f"{after_small:.1f}"))
+    rows.append((f"RSS after {big:,} replace-vs-destroy executions, MiB", f"{after_big:.1f}"))
     rows.append(
         ("--jobs 2 speed-up (random, 4,000 two-devices-one-group executions)", jobs_speedup())
     )

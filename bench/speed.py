@@ -36,8 +36,7 @@ MEASURE = """
 import json, sys, time
 sys.path.insert(0, {bench!r})
 import points
-from lockstep import scenarios
-from lockstep.scheduler import explore
+{imports}
 out = {{"bare": 20_000 / points.bare_pingpong(20_000)}}
 for name in {names!r}:
     program = scenarios.get(name).program
@@ -50,8 +49,15 @@ print(json.dumps(out))
 """
 
 
+#: how a tree names its packages: one import package since the layout became ``lockstep``
+IMPORTS_NOW = "from lockstep import scenarios\nfrom lockstep.scheduler import explore"
+IMPORTS_BEFORE = "import scenarios\nfrom scheduler import explore"
+
+
 def measure(tree: str, seconds: float) -> dict[str, float]:
-    code = MEASURE.format(bench=HERE, names=SCENARIOS, seconds=seconds)
+    packaged = os.path.exists(os.path.join(tree, "__init__.py"))
+    imports = IMPORTS_NOW if packaged else IMPORTS_BEFORE
+    code = MEASURE.format(bench=HERE, names=SCENARIOS, seconds=seconds, imports=imports)
     env = dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0")
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
@@ -63,7 +69,6 @@ def measure(tree: str, seconds: float) -> dict[str, float]:
 
 def snapshot_ratio(seconds: float) -> dict[str, float]:
     """This tree, in this process: executions/s with the setup snapshot over without."""
-    sys.path.insert(0, ROOT)
     from lockstep import scenarios
     from lockstep.scheduler import explore
 

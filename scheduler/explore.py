@@ -127,6 +127,7 @@ def explore(
     on_finding: Callable[[Finding], None] | None = None,
     fail_nth: int | None = None,
     copy_setup: bool = True,
+    on_resume: Callable[[int], None] | None = None,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -145,6 +146,7 @@ def explore(
     fails its ``fail_nth``-th fault point (0: none; what a parallel share runs). With
     ``copy_setup`` (and a program that allows it), the setup runs once and later executions
     start from a copy of its result (`scheduler.snapshot`); off, every execution runs it.
+    ``on_resume(executions)`` is called when the exploration resumes from ``checkpoint``.
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -189,6 +191,8 @@ def explore(
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
         found, count = resumed["findings"], resumed["count"]
         fail, most, runs, exhausted, reached = resumed["fault"]
+        if on_resume is not None:
+            on_resume(count)
 
     def rounds() -> Generator[Execution, None, None]:
         """The executions, round after round of fault choices (run by `run_all`)."""

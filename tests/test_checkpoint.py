@@ -94,3 +94,24 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
     path.write_bytes(b"\x80\x04garbage")
     with pytest.raises(checkpoint.CheckpointError, match="not a readable lockstep checkpoint"):
         checkpoint.load(str(path), ())
+
+
+def test_a_resumed_exploration_says_where_it_resumed(tmp_path, capsys):
+    from lockstep.tools.cli import run
+
+    program = scenarios.get("abbcca").program
+    path = str(tmp_path / "explore.ckpt")
+
+    def stop(count, _):
+        if count == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        explore(program, scenario="abbcca", checkpoint=path, checkpoint_every=2, progress=stop)
+    seen = []
+    explore(program, scenario="abbcca", checkpoint=path, on_resume=seen.append)
+    assert seen == [4]
+    with pytest.raises(Interrupt):
+        explore(program, scenario="abbcca", checkpoint=path, checkpoint_every=2, progress=stop)
+    assert run(["explore", "abbcca", "--checkpoint", path, "--no-minimize"]) == 1
+    assert f"lockstep: resumed at execution 4 from {path}" in capsys.readouterr().err

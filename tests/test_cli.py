@@ -315,3 +315,11 @@ def test_long_runs_can_be_bounded_and_watched(capsys):
         capsys, "explore", "abba", "--strategy", "pct", "--seed", "7", "--executions", "5"
     )
     assert out.startswith("abba: 5 executions (pct, seed 7)")
+
+
+def test_list_wraps_descriptions_to_the_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "90")
+    code, out, _ = lockstep(capsys, "list")
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) <= 90
+    assert "replace-vs-destroy" in out

@@ -102,3 +102,12 @@ def test_lockgraph_command_table_dot_and_svg(capsys, tmp_path):
     target = tmp_path / "g.svg"
     assert run(["lockgraph", "nested-ok", "--format", "svg", "-o", str(target)]) == 0
     assert "<svg" in target.read_text()
+
+
+def test_lockgraph_takes_the_shared_options(capsys):
+    from lockstep.tools.cli import run
+
+    args = ["lockgraph", "replace-vs-destroy", "--strategy", "pct", "--executions", "5"]
+    # with faults, replace-vs-destroy shows the err_unresv unwind: exit 1, by its findings
+    assert run([*args, "--faults", "--seed", "3"]) == 1
+    assert "-> &ioas->mutex" in capsys.readouterr().out

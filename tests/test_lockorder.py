@@ -46,3 +46,15 @@ def test_a_bad_manifest_line_is_named(text):
 
 def test_comments_and_blank_lines_are_ignored():
     assert lockorder.parse("# x -> y\n\nA -> B  # site\n") == {("A", "B")}
+
+
+def test_lockorder_takes_the_shared_options_and_writes_a_file(tmp_path, capsys):
+    from lockstep.tools.cli import run
+
+    path = tmp_path / "order.manifest"
+    args = ["lockorder", "selftest-device", "--faults", "--variant", "v4-detach-unlocked"]
+    assert run([*args, "-o", str(path)]) == 0
+    text = path.read_text()
+    assert "lockstep lockorder --faults --variant v4-detach-unlocked selftest-device" in text
+    assert " -> " in text
+    assert capsys.readouterr().out == ""

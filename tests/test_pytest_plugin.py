@@ -253,3 +253,37 @@ def test_a_failure_shows_the_minimized_line(pytester):
             "*minimized: lockstep replay ls1:abbcca:-:0x5.1x5*",
         ]
     )
+
+
+def test_update_manifest_writes_it_and_then_it_holds(pytester):
+    pytester.makepyfile(
+        """
+        def test_order(lockstep):
+            lockstep.assert_lockorder("order.manifest", "replace-vs-destroy")
+        """
+    )
+    pytester.runpytest().assert_outcomes(failed=1)  # no manifest yet: says how to write one
+    pytester.runpytest("--lockstep-update-manifest").assert_outcomes(passed=1)
+    written = (pytester.path / "order.manifest").read_text()
+    assert written.startswith("# lock order (lockdep class edges) seen by:")
+    assert "&ioas->mutex -> " in written
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_stale_manifest_edge_warns_or_fails(pytester):
+    pytester.makepyfile(
+        """
+        def test_order(lockstep):
+            lockstep.assert_lockorder("order.manifest", "replace-vs-destroy")
+        """
+    )
+    pytester.runpytest("--lockstep-update-manifest").assert_outcomes(passed=1)
+    manifest = pytester.path / "order.manifest"
+    manifest.write_text(manifest.read_text() + "&gone->lock -> &ioas->mutex\n")
+    warned = pytester.runpytest()
+    warned.assert_outcomes(passed=1, warnings=1)
+    warned.stdout.fnmatch_lines(["*StaleLockOrderWarning: 1 lock-order edge(s)*&gone->lock*"])
+    failed = pytester.runpytest("--lockstep-stale=fail")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*that no exploration took: &gone->lock -> &ioas->mutex*"])
+    pytester.runpytest("--lockstep-stale=ignore").assert_outcomes(passed=1, warnings=0)

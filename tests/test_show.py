@@ -165,3 +165,52 @@ def test_minimized_lines_are_in_the_report_pages_and_the_json(capsys, tmp_path):
         if finding in shrunk:
             assert "minimized: <code" in page and finding["minimized"] in page
             assert finding["minimized"] in index
+
+
+LONG = "ls1:replace-vs-replace-one-group:-:0x10.1x21.0x25"
+
+
+def test_the_setup_is_one_row_unless_full(capsys):
+    assert run(["replay", LONG]) == 1
+    short = capsys.readouterr().out
+    assert run(["replay", LONG, "--full"]) == 1
+    full = capsys.readouterr().out
+    rows = [line for line in short.splitlines() if line.startswith("    0 | ")]
+    assert len(rows) == 1 and "[setup: " in rows[0] and "events, --full]" in rows[0]
+    assert "[setup: " not in full
+    assert len(full.splitlines()) > len(short.splitlines()) + 100
+
+
+def test_long_names_wrap_and_are_never_cut(capsys):
+    assert run(["replay", LONG, "--full"]) == 1
+    out = capsys.readouterr().out
+    assert "..." not in out
+    assert "ioas1.destroy_rwsem" in out
+
+
+def test_the_html_report_opens_on_the_race_not_the_setup(capsys):
+    assert run(["show", LONG, "--format", "html"]) == 1
+    short = capsys.readouterr().out
+    assert run(["show", LONG, "--format", "html", "--full"]) == 1
+    full = capsys.readouterr().out
+    assert "events, --full]" in short and "events, --full]" not in full
+    assert short.count('<g class="ev"') + 100 < full.count('<g class="ev"')
+
+
+def test_report_without_dot_writes_the_rest_and_says_so(capsys, tmp_path, monkeypatch):
+    import graphviz
+
+    from lockstep.tools import lockgraph
+
+    def no_dot(*args, **kwargs):
+        raise graphviz.ExecutableNotFound(["dot"])
+
+    monkeypatch.setattr(lockgraph, "svg", no_dot)
+    target = tmp_path / "report"
+    assert run(["explore", "abba", "--report", str(target), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert "the SVGs were skipped" in err and "apt-get install graphviz" in err
+    names = {p.name for p in target.iterdir()}
+    assert not any(name.endswith(".svg") for name in names)
+    assert {"index.html", "lockgraph.dot", "01-circular-dependency.html"} <= names
+    assert "01-circular-dependency.perfetto.json" in names

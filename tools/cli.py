@@ -12,7 +12,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -177,7 +179,9 @@ def _schedule_program(parsed: Schedule) -> Callable[[], Program]:
     return _program(scenario, parsed.option("variant"))
 
 
-def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult) -> str:
+def _finding_text(
+    index: int, total: int, finding: Finding, shown: ReplayResult, full: bool = False
+) -> str:
     classes = ", ".join(finding.classes)
     replay_lines = [f"replay: lockstep replay {finding.schedule}"]
     if finding.minimized:
@@ -192,13 +196,21 @@ def _finding_text(index: int, total: int, finding: Finding, shown: ReplayResult)
             "",
             *replay_lines,
             "",
-            render(shown.trace, shown.actors, shown.findings, colour=use_colour(sys.stdout)),
+            render(
+                shown.trace,
+                shown.actors,
+                shown.findings,
+                colour=use_colour(sys.stdout),
+                full=full,
+            ),
             "",
         ]
     )
 
 
-def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult], seed: int = 0) -> str:
+def _explore_text(
+    result: ExploreResult, shown: Sequence[ReplayResult], seed: int = 0, full: bool = False
+) -> str:
     state = "exhausted" if result.exhausted else "not exhausted"
     if result.preemption_bound is not None:
         state += f", at most {result.preemption_bound} preemptions"
@@ -216,7 +228,7 @@ def _explore_text(result: ExploreResult, shown: Sequence[ReplayResult], seed: in
         "",
     ]
     for i, (finding, replayed) in enumerate(zip(result.findings, shown, strict=True), 1):
-        lines.append(_finding_text(i, count, finding, replayed))
+        lines.append(_finding_text(i, count, finding, replayed, full))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -276,20 +288,33 @@ def main(debug: bool) -> None:
 
 @main.command("list")
 def list_command() -> None:
-    """The scenarios, one a line, with what each exercises."""
+    """The scenarios, one a line, with what each exercises (wrapped to the terminal)."""
     entries = scenarios.all_scenarios()
     width = max(len(s.name) for s in entries)
     for scenario in entries:
-        click.echo(f"{scenario.name.ljust(width)}  {scenario.description}")
+        click.echo(_entry(scenario.name, width, scenario.description))
     click.echo("\nvariants (lockstep explore SCENARIO --variant NAME):")
     width = max(len(v.name) for v in variants.VARIANTS)
     for variant in variants.VARIANTS:
-        click.echo(f"{variant.name.ljust(width)}  {variant.bug}: {variant.description}")
+        click.echo(_entry(variant.name, width, f"{variant.bug}: {variant.description}"))
 
 
-@main.command("explore")
-@click.argument("scenario", default=DEFAULT_SCENARIO)
-@click.option(
+def _entry(name: str, width: int, text: str) -> str:
+    """``name`` padded to ``width``, then ``text`` wrapped to the terminal's width (100
+    columns into a pipe), continued under itself."""
+    columns = shutil.get_terminal_size((100, 24)).columns
+    indent = " " * (width + 2)
+    return textwrap.fill(
+        text,
+        max(columns, width + 40),
+        initial_indent=name.ljust(width) + "  ",
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+    )
+
+
+# Options explore, lockgraph and lockorder share, defined once.
+_STRATEGY = click.option(
     "--strategy",
     type=click.Choice(["dfs", "naive-dfs", "random", "pct"]),
     default="dfs",
@@ -297,15 +322,46 @@ def list_command() -> None:
     help="dfs: exhaustive, one execution per Mazurkiewicz trace (optimal DPOR); naive-dfs: "
     "every interleaving; random: seeded random walks; pct: seeded PCT (see --depth).",
 )
-@click.option(
+_EXECUTIONS = click.option(
     "--executions",
     type=click.IntRange(min=1),
     default=None,
     help="Stop after this many executions (random, pct: 100 unless given).",
 )
-@click.option(
+_SEED = click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of --strategy random and pct."
 )
+_VARIANT = click.option(
+    "--variant",
+    default=None,
+    metavar="NAME",
+    help="Run the model with a historical bug switched on (see `lockstep list`).",
+)
+_FAULTS = click.option(
+    "--faults",
+    is_flag=True,
+    help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
+)
+_OUTPUT = click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE instead of stdout.",
+)
+
+_FULL = click.option(
+    "--full",
+    is_flag=True,
+    help="Show every event of the setup in the swimlanes (one row by default).",
+)
+
+
+@main.command("explore")
+@click.argument("scenario", default=DEFAULT_SCENARIO)
+@_STRATEGY
+@_EXECUTIONS
+@_SEED
 @click.option(
     "--depth",
     type=click.IntRange(min=1),
@@ -320,17 +376,8 @@ def list_command() -> None:
     show_default=True,
     help="Steps after which an execution is a livelock finding.",
 )
-@click.option(
-    "--variant",
-    default=None,
-    metavar="NAME",
-    help="Run the model with a historical bug switched on (see `lockstep list`).",
-)
-@click.option(
-    "--faults",
-    is_flag=True,
-    help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
-)
+@_VARIANT
+@_FAULTS
 @click.option(
     "--preemption-bound",
     type=click.IntRange(min=0),
@@ -386,6 +433,7 @@ def list_command() -> None:
     default=None,
     help="Write every format (text, perfetto, dot, svg, html) for every finding into DIR.",
 )
+@_FULL
 def explore_command(
     scenario: str,
     strategy: str,
@@ -406,6 +454,7 @@ def explore_command(
     no_minimize: bool,
     as_json: bool,
     report_dir: Path | None,
+    full: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
     replace-vs-destroy)."""
@@ -479,6 +528,9 @@ def explore_command(
                 max_seconds=max_time,
                 stop_on_first=stop_on_first,
                 on_finding=found_now,
+                on_resume=lambda n: click.echo(
+                    f"lockstep: resumed at execution {n} from {checkpoint}", err=True
+                ),
             )
     if not no_minimize and minimize_seconds > 0:
         result = minimize_findings(program, result, seconds=minimize_seconds, step_bound=step_bound)
@@ -494,10 +546,10 @@ def explore_command(
         click.echo(json.dumps(report, indent=2))
     else:
         shown = [replay(program, f.schedule, step_bound=step_bound) for f in result.findings]
-        click.echo(_explore_text(result, shown, seed), nl=False)
+        click.echo(_explore_text(result, shown, seed, full), nl=False)
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
-        _write_report(report_dir, result, replays)
+        _write_report(report_dir, result, replays, full)
     if result.interrupted:
         resume = f"; resume: {shlex.join(['lockstep', *sys.argv[1:]])}" if checkpoint else ""
         click.echo(
@@ -509,51 +561,77 @@ def explore_command(
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
 
-def _write_report(directory: Path, result: ExploreResult, shown: Sequence[ReplayResult]) -> None:
+def _write_report(
+    directory: Path, result: ExploreResult, shown: Sequence[ReplayResult], full: bool = False
+) -> None:
     try:
-        written = report.write_report(directory, result, shown)
+        written = report.write_report(directory, result, shown, full=full)
     except OSError as exc:
         raise BadInput(f"cannot write the report into {directory}: {exc}") from None
-    except lockgraph.graphviz.ExecutableNotFound:
-        raise BadInput(_NO_DOT) from None
-    click.echo(f"lockstep: wrote {len(written)} files into {directory}", err=True)
+    skipped = f"; the SVGs were skipped: {_NO_DOT}" if written.svg_skipped else ""
+    click.echo(f"lockstep: wrote {len(written.files)} files into {directory}{skipped}", err=True)
 
 
 @main.command("lockorder")
 @click.argument("names", nargs=-1, required=True, metavar="SCENARIO...")
-@click.option("--strategy", type=click.Choice(["dfs", "random"]), default="dfs", show_default=True)
-@click.option("--executions", type=click.IntRange(min=1), default=None, help="Per scenario.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--faults", is_flag=True, help="Explore every fault point too (fail_nth).")
+@_STRATEGY
+@_EXECUTIONS
+@_SEED
+@_FAULTS
+@_VARIANT
+@_OUTPUT
 def lockorder_command(
-    names: tuple[str, ...], strategy: str, executions: int | None, seed: int, faults: bool
+    names: tuple[str, ...],
+    strategy: str,
+    executions: int | None,
+    seed: int,
+    faults: bool,
+    variant: str | None,
+    output: Path | None,
 ) -> None:
     """Print the lock-class edges seen exploring SCENARIO..., sorted, one `A -> B` a line
     with where it was first taken: a lock-order manifest (see tools/lockorder.py)."""
-    chosen = [_scenario(name) for name in names]
-    results = [
-        explore(
-            s.program,
-            strategy=strategy,
-            executions=executions,
-            seed=seed,
-            faults=faults,
-            scenario=s.name,
-        )
-        for s in chosen
-    ]
+    results = _explore_each(names, strategy, executions, seed, faults, variant)
     flags = [f"--strategy {strategy}", f"--seed {seed}"] if strategy != "dfs" else []
     flags += [f"--executions {executions}"] if executions else []
     flags += ["--faults"] if faults else []
+    flags += [f"--variant {variant}"] if variant else []
     command = " ".join(["lockstep lockorder", *flags, *names])
     header = f"lock order (lockdep class edges) seen by:\n  {command}"
-    click.echo(lockorder.render(lockorder.collect(results), header), nl=False)
+    _emit(lockorder.render(lockorder.collect(results), header), output)
+
+
+def _explore_each(
+    names: Sequence[str],
+    strategy: str,
+    executions: int | None,
+    seed: int,
+    faults: bool,
+    variant: str | None,
+) -> list[ExploreResult]:
+    """One exploration of each scenario named, as lockgraph and lockorder run them."""
+    results = []
+    for name in names:
+        chosen = _scenario(name)
+        results.append(
+            explore(
+                _program(chosen, variant),
+                strategy=strategy,
+                executions=executions,
+                seed=seed,
+                faults=faults,
+                scenario=chosen.name,
+                options=[("variant", variant)] if variant else [],
+            )
+        )
+    return results
 
 
 @main.command("replay")
 @click.argument("schedule")
+@_FULL
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout instead of text.")
-def replay_command(schedule: str, as_json: bool) -> None:
+def replay_command(schedule: str, full: bool, as_json: bool) -> None:
     """Replay SCHEDULE (a line printed by explore) exactly, and show its findings."""
     parsed = Schedule.parse(_schedule_text(schedule))
     result = _replay_schedule(parsed)
@@ -577,9 +655,9 @@ def replay_command(schedule: str, as_json: bool) -> None:
             "",
         ]
         for i, finding in enumerate(result.findings, 1):
-            lines.append(_finding_text(i, count, finding, result))
+            lines.append(_finding_text(i, count, finding, result, full))
         if not result.findings:
-            lines += [render(result.trace, result.actors, result.findings), ""]
+            lines += [render(result.trace, result.actors, result.findings, full=full), ""]
         click.echo("\n".join(lines).rstrip() + "\n", nl=False)
     sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
 
@@ -598,21 +676,16 @@ _NO_DOT = "Graphviz's dot is not installed (Debian: apt-get install graphviz)"
     help="text: swimlane with held locks; perfetto: Chrome trace event JSON; dot/svg: the "
     "lock graph; html: a self-contained report.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to FILE instead of stdout.",
-)
-def show_command(schedule: str, fmt: str, output: Path | None) -> None:
+@_OUTPUT
+@_FULL
+def show_command(schedule: str, fmt: str, output: Path | None, full: bool) -> None:
     """Replay SCHEDULE and draw the execution (and its lock graph) in one format."""
     parsed = Schedule.parse(_schedule_text(schedule))
     result = _replay_schedule(parsed)
     picture = report.Picture.of_replay(parsed.scenario, result)
     colour = output is None and fmt == "text" and use_colour(sys.stdout)
     try:
-        body = report.render(fmt, picture, colour=colour)
+        body = report.render(fmt, picture, colour=colour, full=full)
     except lockgraph.graphviz.ExecutableNotFound:
         raise BadInput(_NO_DOT) from None
     _emit(body, output)
@@ -629,37 +702,26 @@ def show_command(schedule: str, fmt: str, output: Path | None) -> None:
     show_default=True,
     help="table: edge, times seen, first site; dot/svg: the graph, reported cycles in red.",
 )
-@click.option("--strategy", type=click.Choice(["dfs", "random"]), default="dfs", show_default=True)
-@click.option("--executions", type=click.IntRange(min=1), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write to FILE instead of stdout.",
-)
+@_STRATEGY
+@_EXECUTIONS
+@_SEED
+@_FAULTS
+@_VARIANT
+@_OUTPUT
 def lockgraph_command(
     scenario_names: tuple[str, ...],
     fmt: str,
     strategy: str,
     executions: int | None,
     seed: int,
+    faults: bool,
+    variant: str | None,
     output: Path | None,
 ) -> None:
     """Explore each SCENARIO and show the lock-class graph they build together, as lockdep
     builds one graph over a boot running all of them."""
-    graphs = []
-    for name in scenario_names:
-        chosen = _scenario(name)
-        result = explore(
-            chosen.program,
-            strategy=strategy,
-            executions=executions,
-            seed=seed,
-            scenario=chosen.name,
-        )
-        graphs.append(lockgraph.LockGraph.of(result.edges, result.counts, result.findings))
+    results = _explore_each(scenario_names, strategy, executions, seed, faults, variant)
+    graphs = [lockgraph.LockGraph.of(r.edges, r.counts, r.findings) for r in results]
     graph = lockgraph.merge(graphs)
     title = " + ".join(scenario_names)
     try:

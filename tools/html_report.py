@@ -23,8 +23,8 @@ import graphviz
 from lockstep.scheduler import Event, Finding
 from lockstep.tools import lockgraph
 from lockstep.tools.lockgraph import LockGraph
-from lockstep.tools.swimlane import describe
-from lockstep.tools.timeline import Timeline, build
+from lockstep.tools.swimlane import collapse_setup, describe
+from lockstep.tools.timeline import Timeline, build, with_findings
 
 ROW = 18
 HEAD = 28
@@ -129,11 +129,16 @@ def _row_detail(timeline: Timeline, row: int, event: Event) -> str:
 
 
 def swimlane_svg(
-    trace: Sequence[Event], actors: Sequence[str], findings: Sequence[Finding] = ()
+    trace: Sequence[Event],
+    actors: Sequence[str],
+    findings: Sequence[Finding] = (),
+    *,
+    full: bool = False,
 ) -> str:
     """The swimlane as inline SVG: a header of actor names (it stays in view while the lane
-    scrolls) and the lane itself."""
-    timeline = build(trace, actors, findings)
+    scrolls) and the lane itself; the setup is one row unless ``full``."""
+    rows = with_findings(trace, findings)
+    timeline = build(rows if full else collapse_setup(rows), actors)
     colours = _colours(timeline)
     depth = {a: 0 for a in timeline.actors}
     lane: dict[object, int] = {}
@@ -301,6 +306,7 @@ def render(
     graph: LockGraph,
     summary: str = "",
     marks: Sequence[Finding] | None = None,
+    full: bool = False,
 ) -> str:
     """The whole report for one execution (the one ``schedule`` replays). ``marks`` are the
     findings to place in the swimlane (they need the replay's trace positions); by default
@@ -313,7 +319,7 @@ def render(
             f'{_esc(schedule)}</code><button type="button" data-target="replay-0">Copy'
             "</button></div><p>No finding in this execution.</p>"
         ]
-    lane = swimlane_svg(trace, actors, findings if marks is None else marks)
+    lane = swimlane_svg(trace, actors, findings if marks is None else marks, full=full)
     count = len(findings)
     summary = summary or f"{count} finding{'s' if count != 1 else ''} in this execution"
     return "\n".join(

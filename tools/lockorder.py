@@ -10,7 +10,8 @@ line::
 included); the comment is where B was first acquired so, and in which scenario. Lines are
 sorted; comments and blank lines are ignored when reading. A fresh exploration that takes an
 edge the manifest does not list has changed the lock order: `new_edges` names each such
-edge and where it was taken, and the pytest plugin fails on it.
+edge and where it was taken, and the pytest plugin fails on it. An edge the manifest lists
+that no exhaustive exploration takes any more is stale (`stale_edges`).
 """
 
 from __future__ import annotations
@@ -86,3 +87,12 @@ def load(path: str | Path) -> set[tuple[str, str]]:
 def new_edges(edges: Iterable[OrderEdge], manifest: set[tuple[str, str]]) -> list[OrderEdge]:
     """The edges the manifest does not allow."""
     return [edge for edge in edges if edge.pair not in manifest]
+
+
+def stale_edges(
+    edges: Iterable[OrderEdge], manifest: set[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The manifest's edges no exploration took (sorted): an order the code may have lost,
+    or one that explorations which did not exhaust never reached."""
+    taken = {edge.pair for edge in edges}
+    return sorted(manifest - taken)

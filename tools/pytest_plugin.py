@@ -32,6 +32,7 @@ worker thread and blocks the test until it is done.
 from __future__ import annotations
 
 import concurrent.futures
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--lockstep-seed", type=int, default=None, help="seed of random explorations (0)"
+    )
+    group.addoption(
+        "--lockstep-update-manifest",
+        action="store_true",
+        default=False,
+        help="assert_lockorder writes its manifest (creates or refreshes it) instead of "
+        "checking it",
+    )
+    group.addoption(
+        "--lockstep-stale",
+        choices=STALE_CHOICES,
+        default="warn",
+        help="what an edge the manifest lists but no exhaustive exploration takes is: a "
+        "warning (default), a failure, or nothing",
     )
 
 
@@ -142,6 +157,14 @@ class LockstepFailure(AssertionError):
     """A lockstep assertion failed: the message is the whole report."""
 
 
+class StaleLockOrderWarning(UserWarning):
+    """A manifest lists an edge no exhaustive exploration takes any more."""
+
+
+#: what ``--lockstep-stale`` can make of a stale manifest edge
+STALE_CHOICES = ("warn", "fail", "ignore")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> object:
     """Under pytest-trio a failure arrives wrapped in an ExceptionGroup: unwrap a lone
@@ -177,6 +200,10 @@ class Lockstep:
     tmp: Path = Path(".lockstep")
     #: the folder of the test file: a relative manifest path is found there
     here: Path = Path(".")
+    #: write manifests instead of checking them (``--lockstep-update-manifest``)
+    update_manifest: bool = False
+    #: what a stale manifest edge is (``--lockstep-stale``)
+    stale: str = "warn"
 
     def explore(
         self,
@@ -254,21 +281,28 @@ class Lockstep:
             raise LockstepFailure("\n".join(lines))
 
     def assert_lockorder(self, manifest: str | Path, *targets: Target, **kwargs: Any) -> None:
-        """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list."""
+        """Explore ``targets`` and fail on any lock-class edge ``manifest`` does not list;
+        an edge it lists that no exploration took is stale (``--lockstep-stale``). With
+        ``--lockstep-update-manifest``, write the manifest from the explorations instead."""
         __tracebackhide__ = True
         path = Path(manifest)
         if not path.is_absolute():
             path = self.here / path
-        if not path.is_file():
-            names = " ".join(str(t) for t in targets if isinstance(t, str | Path))
+        names = " ".join(str(t) for t in targets if isinstance(t, str | Path))
+        command = f"lockstep lockorder{' --faults' if kwargs.get('faults') else ''} {names}"
+        if not path.is_file() and not self.update_manifest:
             raise LockstepFailure(
-                f"no lock-order manifest at {path}; write one with: "
-                f"lockstep lockorder{' --faults' if kwargs.get('faults') else ''} "
-                f"{names} > {path}"
+                f"no lock-order manifest at {path}; write one with: {command} > {path}, "
+                "or run pytest with --lockstep-update-manifest"
             )
-        allowed = lockorder.load(path)
         results = [self.explore(target, **kwargs) for target in targets]
-        new = lockorder.new_edges(lockorder.collect(results), allowed)
+        edges = lockorder.collect(results)
+        if self.update_manifest:
+            header = f"lock order (lockdep class edges) seen by:\n  {command}"
+            path.write_text(lockorder.render(edges, header), encoding="utf-8")
+            return
+        allowed = lockorder.load(path)
+        new = lockorder.new_edges(edges, allowed)
         if new:
             lines = [f"{len(new)} lock-order edge(s) not in {manifest}:"]
             lines += [
@@ -277,7 +311,18 @@ class Lockstep:
             ]
             lines += ["", "if the new order is intended, add these lines to the manifest:"]
             lines += [edge.line() for edge in new]
+            lines += ["(or run pytest with --lockstep-update-manifest)"]
             raise LockstepFailure("\n".join(lines))
+        stale = lockorder.stale_edges(edges, allowed)
+        if stale and self.stale != "ignore" and all(r.exhausted for r in results):
+            text = (
+                f"{len(stale)} lock-order edge(s) in {manifest} that no exploration took: "
+                + "; ".join(f"{a} -> {b}" for a, b in stale)
+                + " (refresh it with --lockstep-update-manifest)"
+            )
+            if self.stale == "fail":
+                raise LockstepFailure(text)
+            warnings.warn(StaleLockOrderWarning(text), stacklevel=2)
 
 
 @pytest.fixture
@@ -290,7 +335,9 @@ def lockstep(request: pytest.FixtureRequest) -> Lockstep:
         seed=config.getoption("--lockstep-seed"),
         tmp=request.getfixturevalue("tmp_path"),
         here=request.path.parent,
+        update_manifest=config.getoption("--lockstep-update-manifest"),
+        stale=config.getoption("--lockstep-stale"),
     )
 
 
-__all__ = ["Lockstep", "LockstepFailure", "lockstep", "report"]
+__all__ = ["Lockstep", "LockstepFailure", "StaleLockOrderWarning", "lockstep", "report"]

@@ -45,7 +45,7 @@ class Picture:
         return cls(scenario, replayed.schedule, replayed, graph, replayed.findings)
 
 
-def text(picture: Picture, *, colour: bool = False) -> str:
+def text(picture: Picture, *, colour: bool = False, full: bool = False) -> str:
     """The findings, the replay line and the swimlane with each actor's held locks."""
     count = len(picture.findings)
     lines = [f"{picture.scenario}: {count} finding{'s' if count != 1 else ''}", ""]
@@ -59,17 +59,19 @@ def text(picture: Picture, *, colour: bool = False) -> str:
             picture.replayed.findings,
             held=True,
             colour=colour,
+            full=full,
         )
     )
     return "\n".join(lines) + "\n"
 
 
-def render(fmt: str, picture: Picture, *, colour: bool = False) -> str:
-    """``picture`` in ``fmt``, one of `FORMATS`."""
+def render(fmt: str, picture: Picture, *, colour: bool = False, full: bool = False) -> str:
+    """``picture`` in ``fmt``, one of `FORMATS`; the setup is collapsed to one row in the
+    text and HTML swimlanes unless ``full`` (Perfetto always has it all)."""
     replayed = picture.replayed
     title = f"{picture.scenario}: {picture.schedule}"
     if fmt == "text":
-        return text(picture, colour=colour)
+        return text(picture, colour=colour, full=full)
     if fmt == "perfetto":
         return perfetto.render(
             replayed.trace,
@@ -91,17 +93,28 @@ def render(fmt: str, picture: Picture, *, colour: bool = False) -> str:
             findings=picture.findings,
             graph=picture.graph,
             marks=replayed.findings,
+            full=full,
         )
     raise ValueError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
+@frozen
+class Written:
+    """What `write_report` wrote, and whether it had to leave the SVGs out (no ``dot``)."""
+
+    files: tuple[Path, ...]
+    svg_skipped: bool
+
+
 def write_report(
-    directory: Path, result: ExploreResult, replays: Sequence[ReplayResult]
-) -> list[Path]:
+    directory: Path, result: ExploreResult, replays: Sequence[ReplayResult], *, full: bool = False
+) -> Written:
     """Write every format for every finding into ``directory``, plus the exploration's lock
-    graph (``lockgraph.dot``/``.svg``) and an ``index.html``; return the files written."""
+    graph (``lockgraph.dot``/``.svg``) and an ``index.html``. Without Graphviz's ``dot`` the
+    SVGs are left out and everything else is written."""
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    skipped = False
     entries: list[tuple[Finding, str]] = []
     for n, (finding, replayed) in enumerate(zip(result.findings, replays, strict=True), 1):
         graph = LockGraph.of(result.edges, result.counts, [finding])
@@ -109,7 +122,12 @@ def write_report(
         stem = f"{n:02d}-{finding.kind}"
         for fmt in FORMATS:
             path = directory / (stem + SUFFIX[fmt])
-            path.write_text(render(fmt, picture), encoding="utf-8")
+            try:
+                body = render(fmt, picture, full=full)
+            except lockgraph.graphviz.ExecutableNotFound:
+                skipped = True
+                continue
+            path.write_text(body, encoding="utf-8")
             written.append(path)
         entries.append((finding, stem))
     whole = LockGraph.of(result.edges, result.counts, result.findings)
@@ -118,12 +136,16 @@ def write_report(
         ("svg", lambda: lockgraph.svg(whole, result.scenario)),
     ):
         path = directory / ("lockgraph" + SUFFIX[fmt])
-        path.write_text(body(), encoding="utf-8")
+        try:
+            path.write_text(body(), encoding="utf-8")
+        except lockgraph.graphviz.ExecutableNotFound:
+            skipped = True
+            continue
         written.append(path)
     index = directory / "index.html"
     index.write_text(_index(result, entries), encoding="utf-8")
     written.append(index)
-    return written
+    return Written(tuple(written), skipped)
 
 
 def _index(result: ExploreResult, entries: list[tuple[Finding, str]]) -> str:

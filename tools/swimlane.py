@@ -16,7 +16,9 @@ from rich.text import Text
 from lockstep.scheduler import Event, Finding
 from lockstep.tools.timeline import with_findings
 
-_WIDTH = 30
+_WIDTH = 32
+#: the actor name of a program's setup
+SETUP = "setup"
 
 
 def describe(event: Event) -> str:
@@ -43,11 +45,42 @@ def describe(event: Event) -> str:
         return f"> {obj}"
     if kind == "end":
         return f"< {obj}"
+    if kind == "setup":
+        return f"[setup: {obj}, --full]"
     return kind
 
 
-def _fit(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def collapse_setup(trace: Sequence[Event]) -> list[Event]:
+    """``trace`` with the setup's events (it runs alone, before the actors) as one event
+    that counts them; its findings stay as they are."""
+    setup = [e for e in trace if e.actor == SETUP and e.kind != "finding"]
+    taken = [e.obj for e in setup if e.kind == "acquired"]
+    for e in setup:
+        if e.kind == "release" and e.obj in taken:
+            taken.remove(e.obj)
+    if len(setup) <= 1 or taken:
+        return list(trace)
+    summary = Event(setup[0].step, SETUP, "setup", f"{len(setup)} events", "")
+    out: list[Event] = []
+    for event in trace:
+        if event.actor != SETUP or event.kind == "finding":
+            out.append(event)
+        elif event is setup[0]:
+            out.append(summary)
+    return out
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``: broken at a space in the second half of a
+    line, else at the width (a lock name is never cut short: it goes on, next line)."""
+    lines = []
+    while len(text) > width:
+        cut = text.rfind(" ", 0, width + 1)
+        if cut < width // 2:
+            cut = width
+        lines.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    return [*lines, text]
 
 
 #: The rich style of each event kind (on a terminal only).
@@ -82,15 +115,18 @@ def render(
     *,
     held: bool = False,
     colour: bool = False,
+    full: bool = False,
 ) -> str:
     """The swimlane of ``trace``, each finding marked where it was reported, and the locks
     each actor holds at the end.
 
     Plain ASCII unless ``colour`` (ANSI escapes through rich, for a terminal); the text is
     the same either way. With ``held``, each actor's column is followed by the locks it holds
-    after each row.
+    after each row. The setup, which runs alone before the race, is one row unless ``full``.
     """
     trace = with_findings(trace, findings)
+    if not full:
+        trace = collapse_setup(trace)
     columns = list(dict.fromkeys([*actors, *(e.actor for e in trace)]))
     col = {name: i for i, name in enumerate(columns)}
     holding: dict[str, list[str]] = {name: [] for name in columns}
@@ -119,20 +155,22 @@ def render(
     last_step = None
     per = 2 if held else 1
     for event, row in zip(trace, held_rows, strict=True):
-        cells: list[tuple[str, str]] = [(" " * s, "") for s in sizes]
+        texts: list[list[str]] = [[""] for _ in sizes]
+        styles = [""] * len(sizes)
         at = col[event.actor] * per
-        cells[at] = (_fit(describe(event), sizes[at]).ljust(sizes[at]), _STYLES.get(event.kind, ""))
+        texts[at], styles[at] = _wrap(describe(event), sizes[at]), _STYLES.get(event.kind, "")
         if held:
             for name in columns:
                 i = col[name] * per + 1
-                cells[i] = (_fit(row[name], sizes[i]).ljust(sizes[i]), "dim")
+                texts[i], styles[i] = _wrap(row[name], sizes[i]), "dim"
         step = f"{event.step:5d}" if event.step != last_step else "     "
         last_step = event.step
-        line: list[tuple[str, str]] = [(f"{step} | ", "dim")]
-        for i, cell in enumerate(cells):
-            line += [(" | ", "dim")] if i else []
-            line.append(cell)
-        lines.append(_rstrip(line))
+        for n in range(max(len(t) for t in texts)):
+            line: list[tuple[str, str]] = [(f"{step if not n else '     '} | ", "dim")]
+            for i, (text, size) in enumerate(zip(texts, sizes, strict=True)):
+                line += [(" | ", "dim")] if i else []
+                line.append(((text[n] if n < len(text) else "").ljust(size), styles[i]))
+            lines.append(_rstrip(line))
     lines.append([])
     lines.append(
         [
