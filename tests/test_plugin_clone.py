@@ -52,6 +52,8 @@ device = "dev1"
 """
 
 
+#: older versions of dependencies a user's project may pin (inside the declared ranges)
+OLDER = ["rich==13.7.1", "click==8.1.7"]
 #: the top-level names the installed distribution put into site-packages
 TOP_LEVEL = """
 import importlib.metadata as m
@@ -88,6 +90,10 @@ def test_a_separate_project_writes_and_runs_lock_order_tests(tmp_path: Path) -> 
     assert _run([str(python), "-c", STRAYS], tmp_path).stdout.split() == []
     api = "import lockstep; print(lockstep.explore.__module__)"
     assert _run([str(python), "-c", api], tmp_path).stdout.strip() == "lockstep.scheduler.explore"
+    # a project that pins older rich and click still gets a working lockstep
+    _run([str(python), "-m", "pip", "install", "-q", *OLDER], tmp_path)
+    explored = _run([str(lockstep), "explore", "replace-vs-destroy", "--no-minimize"], tmp_path)
+    assert "0 findings" in explored.stdout
 
     project.mkdir()
     (project / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["."]\n')
