@@ -62,9 +62,13 @@ class IommufdHwPagetable:
 
 
 async def iommufd_hw_pagetable_enforce_cc(hwpt: IommufdHwPagetable) -> int:
-    """``iommufd_hw_pagetable_enforce_cc()``: ask the driver to enforce coherency (-EINVAL)."""
+    """``iommufd_hw_pagetable_enforce_cc()``: ask the driver to enforce coherency; -EINVAL
+    when the domain cannot (``domain->ops->enforce_cache_coherency`` absent or false), and
+    at its fault point."""
     if hwpt.enforce_cache_coherency:
         return 0
+    if hwpt.domain is not None and not hwpt.domain.can_enforce_cc:
+        return -errno.EINVAL
     rc = await may_fail("enforce_cache_coherency", errno.EINVAL)
     if rc:
         return rc
@@ -88,7 +92,7 @@ async def iommufd_hw_pagetable_alloc(
     await refcount_inc(ioas.obj)
 
     rc = 0
-    hwpt.domain = await iommu_domain_alloc(f"{obj.name}.domain")
+    hwpt.domain = await iommu_domain_alloc(f"{obj.name}.domain", idev.dev)
     if hwpt.domain is None:
         rc = -errno.ENOMEM
     elif idev.enforce_cache_coherency:

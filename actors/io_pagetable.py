@@ -32,6 +32,10 @@ DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
 IOVA_RWSEM = LockClass("&iopt->iova_rwsem")
 PAGES_MUTEX = LockClass("&pages->mutex")
 
+#: where arm-smmu's IOMMU_RESV_SW_MSI window starts (``MSI_IOVA_BASE``): the value
+#: ``iopt_table_enforce_dev_resv_regions()`` hands back in ``*sw_msi_start``
+SW_MSI_START = 0x8000000
+
 
 @shared
 @attrs.define(eq=False, slots=False)
@@ -112,14 +116,30 @@ async def iopt_table_enforce_dev_resv_regions(
     if await may_fail("iommufd_should_fail", errno.EINVAL):
         return -errno.EINVAL
     await iopt.iova_rwsem.down_write()
-    rc = 0
     iopt.reserved[dev] = iopt.reserved.get(dev, 0)
-    for _region in range(dev.resv_regions):
+    # iommu_get_resv_regions(dev): the other regions, then the MSI windows
+    regions = ["reserved"] * dev.resv_regions
+    regions += ["sw_msi"] * dev.sw_msi + ["hw_msi"] * dev.hw_msi
+    num_hw_msi = num_sw_msi = 0
+    rc = 0
+    for kind in regions:
+        if sw_msi_start is not None and kind == "hw_msi":
+            num_hw_msi += 1
+        if sw_msi_start is not None and kind == "sw_msi":
+            sw_msi_start[0] = SW_MSI_START
+            num_sw_msi += 1
         rc = await iopt_reserve_iova(iopt, dev)
         if rc:
-            # out_reserved:
-            __iopt_remove_reserved_iova(iopt, dev)
             break
+    # Drivers must offer sane combinations of regions
+    if not rc and (
+        WARN_ON(num_sw_msi and num_hw_msi, lambda: f"{dev.name}: both SW and HW MSI regions")
+        or WARN_ON(num_sw_msi > 1, lambda: f"{dev.name}: more than one SW MSI region")
+    ):
+        rc = -errno.EINVAL
+    if rc:
+        # out_reserved:
+        __iopt_remove_reserved_iova(iopt, dev)
     # out_free_resv:
     await iopt.iova_rwsem.up_write()
     return rc

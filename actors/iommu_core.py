@@ -28,6 +28,8 @@ class IommuDomain:
     name: str
     type: str = "UNMANAGED"
     freed: bool = False
+    #: ``ops->enforce_cache_coherency`` can make this domain coherent
+    can_enforce_cc: bool = True
 
     def __repr__(self) -> str:
         return f"<domain {self.name}>"
@@ -67,8 +69,16 @@ class Device:
     isolated_msi: bool = True
     #: IOMMU_CAP_ENFORCE_CACHE_COHERENCY (the selftest mock driver reports false)
     enforce_cache_coherency: bool = False
-    #: reserved regions ``iommu_get_resv_regions()`` returns (the v6.6 mock has none)
+    #: the domains its driver allocates can enforce cache coherency
+    #: (``domain->ops->enforce_cache_coherency`` succeeds)
+    coherent_domains: bool = True
+    #: reserved regions ``iommu_get_resv_regions()`` returns besides the MSI windows
+    #: (IOMMU_RESV_RESERVED and IOMMU_RESV_DIRECT; the v6.6 mock has none)
     resv_regions: int = 0
+    #: an IOMMU_RESV_SW_MSI region: iommufd must map the MSI doorbell into its domains
+    sw_msi: bool = False
+    #: an IOMMU_RESV_MSI region (a hardware MSI window)
+    hw_msi: bool = False
 
 
 def iommu_group_alloc(group_id: int) -> IommuGroup:
@@ -242,11 +252,12 @@ async def iommu_group_replace_domain(group: IommuGroup, new_domain: IommuDomain 
     return ret
 
 
-async def iommu_domain_alloc(name: str) -> IommuDomain | None:
-    """``iommu_domain_alloc(dev->bus)``: the driver's domain_alloc; NULL on failure."""
+async def iommu_domain_alloc(name: str, dev: Device | None = None) -> IommuDomain | None:
+    """``iommu_domain_alloc(dev->bus)``: the driver's domain_alloc; NULL on failure. The
+    domain can enforce cache coherency if ``dev``'s driver's domains can."""
     if not await kzalloc("iommu_domain_alloc"):
         return None
-    return IommuDomain(name)
+    return IommuDomain(name, can_enforce_cc=dev.coherent_domains if dev is not None else True)
 
 
 def iommu_domain_free(domain: IommuDomain) -> None:

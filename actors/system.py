@@ -4,6 +4,7 @@ groups and devices. A scenario builds a fresh `System` for every execution."""
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 
 import attrs
 
@@ -29,16 +30,22 @@ class System:
         return group
 
     async def device_add(
-        self, name: str, group: IommuGroup | None = None, mock: bool = True
+        self,
+        name: str,
+        group: IommuGroup | None = None,
+        mock: bool = True,
+        props: Mapping[str, int | bool] | None = None,
     ) -> Device | ErrPtr:
         """A device appears on the bus and the iommu core probes it into ``group`` (a new
         group of its own when None): ``device_add`` -> ``iommu_probe_device``. ``mock`` is a
-        selftest mock device; the others are physical devices a driver such as VFIO binds."""
+        selftest mock device; the others are physical devices a driver such as VFIO binds.
+        ``props`` are what its iommu driver reports (`Device`'s fields: reserved regions,
+        MSI windows, cache coherency)."""
         if group is None:
             if not await kzalloc("iommu_group_alloc"):
                 return ERR_PTR(-errno.ENOMEM)
             group = self.new_group()
-        dev = Device(name=name, mock=mock)
+        dev = Device(name=name, mock=mock, **(props or {}))
         rc = await iommu_group_add_device(group, dev)
         if rc:
             return ERR_PTR(rc)

@@ -184,8 +184,31 @@ def specs(draw: st.DrawFn) -> Spec:
     for filler in ("t1", "t2"):
         if len(actors) < 2:
             actors.setdefault(filler, (Op("map", {"ioas": ioas[0]}, None),))
-    spec = Spec("generated", "", ioas, groups, maps, tuple(setup), actors, dev_sets)
+    # drawn last, so that the scenarios drawn before device properties existed stay as
+    # they were for a seed's first draws; rarely, since most devices report nothing
+    props = {device: draw(_device_props()) for device in devices if draw(st.integers(0, 7)) == 7}
+    spec = Spec("generated", "", ioas, groups, maps, tuple(setup), actors, dev_sets, props)
     return _named(spec)
+
+
+@st.composite
+def _device_props(draw: st.DrawFn) -> dict[str, int | bool]:
+    """What a device's iommu driver reports, as a sane driver would: at most one kind of MSI
+    window, and domains that can enforce coherency if the device claims the capability."""
+    props: dict[str, int | bool] = {}
+    regions = draw(st.integers(0, 2))
+    if regions:
+        props["resv_regions"] = regions
+    msi = draw(st.sampled_from(("", "sw_msi", "hw_msi")))
+    if msi:
+        props[msi] = True
+    if draw(st.booleans()):
+        props["enforce_cache_coherency"] = True
+    elif draw(st.booleans()):
+        props["coherent_domains"] = False
+    if draw(st.integers(0, 3)) == 0:
+        props["isolated_msi"] = False
+    return props
 
 
 def _named(spec: Spec) -> Spec:
@@ -200,6 +223,7 @@ def _named(spec: Spec) -> Spec:
         spec.setup,
         spec.actors,
         spec.dev_sets,
+        spec.devices,
     )
 
 
@@ -252,6 +276,12 @@ def dump(spec: Spec, header: str = "") -> str:
     if spec.dev_sets:
         sets = ", ".join(f"{n} = {_value(list(devs))}" for n, devs in spec.dev_sets.items())
         lines.append(f"dev_sets = {{ {sets} }}")
+    if spec.devices:
+        devs = ", ".join(
+            f"{dev} = {{ {', '.join(f'{k} = {_value(v)}' for k, v in props.items())} }}"
+            for dev, props in spec.devices.items()
+        )
+        lines.append(f"devices = {{ {devs} }}")
     for op in spec.setup:
         lines.append("")
         lines.append("[[setup]]")

@@ -49,6 +49,16 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 #: parameters that name a declared device (the others name ids)
 DEVICE_PARAMS = frozenset({"device"})
+#: what a scenario can say about a device, with its type: what the iommu driver reports
+#: (`lockstep.actors.iommu_core.Device`)
+DEVICE_PROPS: dict[str, type] = {
+    "resv_regions": int,
+    "sw_msi": bool,
+    "hw_msi": bool,
+    "isolated_msi": bool,
+    "enforce_cache_coherency": bool,
+    "coherent_domains": bool,
+}
 
 #: ``OTHER_OWNER``: the DMA owner a group actor claims with (not the iommufd context)
 OTHER_OWNER = "another-dma-owner"
@@ -85,6 +95,8 @@ class Spec:
     #: VFIO device sets (`actors.vfio`) by name -> their devices; a device in none has a
     #: set of its own, as ``vfio_register_group_dev()`` gives it
     dev_sets: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
+    #: device name -> what its iommu driver reports (`DEVICE_PROPS`); unset: the defaults
+    devices: dict[str, dict[str, int | bool]] = attrs.field(factory=dict)
 
 
 def errno_name(rc: int) -> str:
@@ -255,7 +267,8 @@ def build_program(
             for group_devices in spec.groups.values():
                 group = s.new_group()
                 for dev_name in group_devices:
-                    dev = await s.device_add(dev_name, group, mock=False)
+                    props = spec.devices.get(dev_name)
+                    dev = await s.device_add(dev_name, group, mock=False, props=props)
                     if IS_ERR(dev):
                         raise InvariantViolation(f"setup: device_add({dev_name}) failed")
                     assert isinstance(dev, Device)

@@ -10,6 +10,7 @@ The format (every key but ``name``, ``description`` and ``actors`` is optional):
     maps = { ioas1 = 1 }               # pages IOMMU_IOAS_MAP'ed into an IOAS
     groups = { group0 = ["dev1"] }     # iommu groups and the devices in each
     dev_sets = { set0 = ["dev1"] }     # VFIO device sets (default: one per device)
+    devices = { dev1 = { resv_regions = 1, sw_msi = true } }   # what the iommu driver reports
 
     [[setup]]                          # run in order, alone, before the actors
     op = "bind"
@@ -25,6 +26,14 @@ Operations and parameters are listed in `scenarios.spec.OPERATIONS`; ``as`` name
 what an operation returns (``mock_domain`` also names ``<as>.hwpt`` and ``<as>.idev``), and a
 device's name stands for its idev id once it is bound.
 
+A device's properties (``objects.devices``, `scenarios.spec.DEVICE_PROPS`) are what its iommu
+driver reports: ``resv_regions`` (reserved regions besides MSI windows), ``sw_msi`` (an
+IOMMU_RESV_SW_MSI window: iommufd installs the MSI cookie in its domains), ``hw_msi`` (an
+IOMMU_RESV_MSI window; both at once is a driver bug the kernel WARNs on),
+``isolated_msi`` (else binding it fails with -EPERM), ``enforce_cache_coherency``
+(IOMMU_CAP_ENFORCE_CACHE_COHERENCY) and ``coherent_domains`` (its driver's domains can
+enforce coherency; a coherent device attached to one that cannot gets -EINVAL).
+
 `load` validates everything before anything runs; the first problem is raised as a
 `ScenarioError` whose message names the file, the key and what is wrong.
 """
@@ -39,7 +48,14 @@ from pathlib import Path
 from typing import Any
 
 from lockstep.scenarios.registry import Scenario
-from lockstep.scenarios.spec import DEVICE_PARAMS, OPERATIONS, Op, Spec, build_program
+from lockstep.scenarios.spec import (
+    DEVICE_PARAMS,
+    DEVICE_PROPS,
+    OPERATIONS,
+    Op,
+    Spec,
+    build_program,
+)
 
 
 class ScenarioError(Exception):
@@ -47,7 +63,7 @@ class ScenarioError(Exception):
 
 
 _TOP = {"name", "description", "objects", "setup", "actors"}
-_OBJECTS = {"ioas", "maps", "groups", "dev_sets"}
+_OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
 _NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
 
 
@@ -198,6 +214,7 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         c.string(s, "objects.dev_sets"): c.names(devs, f"objects.dev_sets.{s}")
         for s, devs in c.table(objects.get("dev_sets", {}), "objects.dev_sets").items()
     }
+    devices = _devices(c, c.table(objects.get("devices", {}), "objects.devices"))
     maps: dict[str, int] = {}
     for ioas_name, pages in c.table(objects.get("maps", {}), "objects.maps").items():
         if not isinstance(pages, int) or isinstance(pages, bool) or pages < 1:
@@ -226,10 +243,35 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         for i, op in enumerate(actors[who]):
             where[id(op)] = f"{key}[{i}]"
 
-    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets)
+    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets, devices)
     _check_names(c, spec, where)
     _check_dev_sets(c, spec)
+    in_groups = {d for devs in groups.values() for d in devs}
+    for dev in devices:
+        if dev not in in_groups:
+            raise c.fail(f"objects.devices.{dev}", "not a device of objects.groups")
     return spec
+
+
+def _devices(c: _Checker, raw: dict[str, Any]) -> dict[str, dict[str, int | bool]]:
+    """``objects.devices``: each device's properties, checked against `DEVICE_PROPS`."""
+    devices: dict[str, dict[str, int | bool]] = {}
+    for dev, props in raw.items():
+        key = f"objects.devices.{dev}"
+        table = c.table(props, key)
+        for prop, value in table.items():
+            kind = DEVICE_PROPS.get(prop)
+            if kind is None:
+                known = ", ".join(sorted(DEVICE_PROPS))
+                raise c.fail(f"{key}.{prop}", f"unknown property (known: {known})")
+            if kind is bool and not isinstance(value, bool):
+                raise c.fail(f"{key}.{prop}", f"must be true or false, not {value!r}")
+            if kind is int and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64
+            ):
+                raise c.fail(f"{key}.{prop}", f"must be an integer from 0 to 64, not {value!r}")
+        devices[dev] = dict(table)
+    return devices
 
 
 #: A scenario file larger than this is refused (the shipped ones are about 2 KiB).
