@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def require_dot() -> None:
+    """Skip, naming why, on a machine without Graphviz's ``dot`` (in CI, where .ci/run
+    installs it and sets CI=true, go on and fail instead)."""
+    if shutil.which("dot") is None and os.environ.get("CI") != "true":
+        pytest.skip("needs graphviz's dot (apt-get install graphviz)")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,6 +12,7 @@ from lockstep import scenarios
 from lockstep.scheduler import replay
 from lockstep.tools import swimlane
 from lockstep.tools.cli import run
+from tests.conftest import require_dot
 
 from .test_perfetto import check_format
 
@@ -82,6 +83,8 @@ def test_show_text_has_a_held_locks_column_per_actor(capsys):
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 @pytest.mark.parametrize("fmt", ["text", "perfetto", "dot", "svg", "html"])
 def test_show_writes_every_format(capsys, tmp_path, name, fmt):
+    if fmt == "svg":
+        require_dot()
     line = SCHEDULES[name]
     target = tmp_path / f"out.{fmt}"
     code = run(["show", line, "--format", fmt, "-o", str(target)])
@@ -101,6 +104,7 @@ def test_show_writes_every_format(capsys, tmp_path, name, fmt):
 
 
 def test_explore_report_writes_every_format_for_every_finding(capsys, tmp_path):
+    require_dot()
     target = tmp_path / "report"
     assert run(["explore", "abba", "--report", str(target), "--json"]) == 1
     out, err = capsys.readouterr()

@@ -13,6 +13,7 @@ import json
 import pytest
 
 from lockstep.tools.cli import run
+from tests.conftest import require_dot
 
 from .test_perfetto import check_format
 
@@ -23,6 +24,7 @@ variants = pytest.importorskip(
 
 @pytest.mark.parametrize("name", ["v5-abort-via-destroy", "shared-destroy-rwsem-class"])
 def test_every_format_for_a_variant(capsys, tmp_path, name):
+    require_dot()
     variant = variants.get(name)
     folder = tmp_path / "report"
     assert run([*variant.command(), "--json", "--report", str(folder)]) == 1
