@@ -276,21 +276,15 @@ def main() -> None:
             )
         )
     small, big = (10_000, 100_000) if not args.quick else (2_000, 20_000)
-    program = scenarios.get("abba").program
-    explore(program, strategy="random", executions=small, scenario="abba")
-    after_small = rss_mib()
-    explore(program, strategy="random", executions=big, scenario="abba")
-    after_big = rss_mib()
-    rows.append((f"RSS after {small:,} abba executions, MiB", f"{after_small:.1f}"))
-    rows.append((f"RSS after {big:,} abba executions, MiB", f"{after_big:.1f}"))
-    # a scenario with a setup: executions restored from the setup snapshot, in one trio.run
-    program = scenarios.get("replace-vs-destroy").program
-    explore(program, strategy="random", executions=small, scenario="replace-vs-destroy")
-    after_small = rss_mib()
-    explore(program, strategy="random", executions=big, scenario="replace-vs-destroy")
-    after_big = rss_mib()
-    rows.append((f"RSS after {small:,} replace-vs-destroy executions, MiB", f"{after_small:.1f}"))
-    rows.append((f"RSS after {big:,} replace-vs-destroy executions, MiB", f"{after_big:.1f}"))
+    # abba has no setup; replace-vs-destroy's executions start from the setup snapshot
+    for name in ("abba", "replace-vs-destroy"):
+        program = scenarios.get(name).program
+        explore(program, strategy="random", executions=small, scenario=name)
+        after_small = rss_mib()
+        explore(program, strategy="random", executions=big, scenario=name)
+        after_big = rss_mib()
+        rows.append((f"RSS after {small:,} {name} executions, MiB", f"{after_small:.1f}"))
+        rows.append((f"RSS after {big:,} {name} executions, MiB", f"{after_big:.1f}"))
     rows.append(
         ("--jobs 2 speed-up (random, 4,000 two-devices-one-group executions)", jobs_speedup())
     )

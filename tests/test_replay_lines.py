@@ -5,16 +5,14 @@ content, and a changed file is one clear error."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 from lockstep.scheduler import explore
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_cli
 
 MODULE = """
 from lockstep import LockClass, Mutex
@@ -39,16 +37,7 @@ def nested_ok():  # the name of a shipped toy, on purpose
 
 def lockstep_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``lockstep ARGS`` run in ``folder``, as a user there runs it."""
-    env = {**os.environ, "PYTHONPATH": ""}
-    return subprocess.run(
-        [sys.executable, "-m", "lockstep.tools.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=folder,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env={"PYTHONPATH": ""}, cwd=folder)
 
 
 def test_a_python_program_is_named_by_module_and_replayed_by_the_cli(tmp_path, monkeypatch):

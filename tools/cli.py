@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any, TypeVar
 
 import attrs
 import click
@@ -320,7 +321,8 @@ _STRATEGY = click.option(
     default="dfs",
     show_default=True,
     help="dfs: exhaustive, one execution per Mazurkiewicz trace (optimal DPOR); naive-dfs: "
-    "every interleaving; random: seeded random walks; pct: seeded PCT (see --depth).",
+    "every interleaving; random: seeded random walks; pct: seeded PCT (bug depth 3, or "
+    "explore's --depth).",
 )
 _EXECUTIONS = click.option(
     "--executions",
@@ -349,6 +351,16 @@ _OUTPUT = click.option(
     default=None,
     help="Write to FILE instead of stdout.",
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _listing_options(command: F) -> F:
+    """The options of lockgraph and lockorder: explore's exploration options, and -o."""
+    for option in reversed((_STRATEGY, _EXECUTIONS, _SEED, _FAULTS, _VARIANT, _OUTPUT)):
+        command = option(command)
+    return command
+
 
 _FULL = click.option(
     "--full",
@@ -574,12 +586,7 @@ def _write_report(
 
 @main.command("lockorder")
 @click.argument("names", nargs=-1, required=True, metavar="SCENARIO...")
-@_STRATEGY
-@_EXECUTIONS
-@_SEED
-@_FAULTS
-@_VARIANT
-@_OUTPUT
+@_listing_options
 def lockorder_command(
     names: tuple[str, ...],
     strategy: str,
@@ -702,12 +709,7 @@ def show_command(schedule: str, fmt: str, output: Path | None, full: bool) -> No
     show_default=True,
     help="table: edge, times seen, first site; dot/svg: the graph, reported cycles in red.",
 )
-@_STRATEGY
-@_EXECUTIONS
-@_SEED
-@_FAULTS
-@_VARIANT
-@_OUTPUT
+@_listing_options
 def lockgraph_command(
     scenario_names: tuple[str, ...],
     fmt: str,
