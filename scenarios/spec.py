@@ -97,6 +97,8 @@ class Spec:
     dev_sets: dict[str, tuple[str, ...]] = attrs.field(factory=dict)
     #: device name -> what its iommu driver reports (`DEVICE_PROPS`); unset: the defaults
     devices: dict[str, dict[str, int | bool]] = attrs.field(factory=dict)
+    #: run alone after the actors, before the end check (a Lincheck scenario's post part)
+    post: tuple[Op, ...] = ()
 
 
 def errno_name(rc: int) -> str:
@@ -121,7 +123,8 @@ class _Cell:
 def _bound_names(spec: Spec) -> list[str]:
     """Every name ``spec`` binds: its IOASes, and what its operations bind with ``as``."""
     names = list(spec.ioas)
-    for op in (*spec.setup, *(op for script in spec.actors.values() for op in script)):
+    every = (*spec.setup, *(op for script in spec.actors.values() for op in script), *spec.post)
+    for op in every:
         name = op.params.get("as")
         if isinstance(name, str):
             names.append(name)
@@ -279,6 +282,10 @@ def build_program(
             for index, op in enumerate(spec.setup):
                 await run.run("setup", index, op)
 
+        async def post() -> None:
+            for index, op in enumerate(spec.post):
+                await run.run("post", index, op)
+
         def check() -> None:
             invariants.check(run.system)
 
@@ -287,6 +294,7 @@ def build_program(
             actors,
             setup=setup,
             check=check,
+            post=post if spec.post else None,
             copy_setup=True,
             share=(on_result,) if on_result is not None else (),
         )

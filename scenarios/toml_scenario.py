@@ -19,6 +19,10 @@ The format (every key but ``name``, ``description`` and ``actors`` is optional):
     [actors]                           # run concurrently; each runs its list in order
     "idev1" = [ { op = "replace", device = "dev1", pt = "M", expect = ["ok", "ENOENT"] } ]
 
+    [[post]]                           # run in order, alone, after the actors
+    op = "unbind"
+    device = "dev1"
+
 Each operation is a table with ``op``, its parameters and ``expect``: ``"ok"``, an errno name
 (``"EBUSY"``) or a list of them, or ``"any"`` (whatever the kernel function returns, as in
 generated scenarios); the default is ``"ok"``. A result outside ``expect`` is a finding.
@@ -62,7 +66,7 @@ class ScenarioError(Exception):
     """A scenario file that cannot be run: the message says file, key and what is wrong."""
 
 
-_TOP = {"name", "description", "objects", "setup", "actors"}
+_TOP = {"name", "description", "objects", "setup", "actors", "post"}
 _OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
 _NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
 
@@ -151,7 +155,7 @@ def _check_names(c: _Checker, spec: Spec, where: dict[int, str]) -> None:
             if d in declared:
                 raise c.fail(f"objects.groups.{group}", f"{d!r} is already the name of an IOAS")
             declared[d] = f"objects.groups.{group}"
-    scripts = [spec.setup, *spec.actors.values()]
+    scripts = [spec.setup, *spec.actors.values(), spec.post]
     for script in scripts:
         for op in script:
             bound = op.params.get("as")
@@ -229,13 +233,22 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
     for i, op in enumerate(setup):
         where[id(op)] = f"setup[{i}]"
 
+    raw_post = data.get("post", [])
+    if not isinstance(raw_post, list):
+        raise c.fail("post", "must be an array of tables ([[post]])")
+    post = tuple(_op(c, raw, f"post[{i}]") for i, raw in enumerate(raw_post))
+    for i, op in enumerate(post):
+        where[id(op)] = f"post[{i}]"
+
     actors: dict[str, tuple[Op, ...]] = {}
     raw_actors = c.table(data["actors"], "actors")
     if not raw_actors:
         raise c.fail("actors", "names no actor")
     for who, script in raw_actors.items():
-        if who == "setup":
-            raise c.fail("actors.setup", '"setup" is the setup\'s name; call the actor otherwise')
+        if who in ("setup", "post"):
+            raise c.fail(
+                f"actors.{who}", f'"{who}" is the {who} part\'s name; call the actor otherwise'
+            )
         key = f"actors.{who}"
         if not isinstance(script, list) or not script:
             raise c.fail(key, "must be a non-empty list of operations")
@@ -243,7 +256,7 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         for i, op in enumerate(actors[who]):
             where[id(op)] = f"{key}[{i}]"
 
-    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets, devices)
+    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets, devices, post)
     _check_names(c, spec, where)
     _check_dev_sets(c, spec)
     in_groups = {d for devs in groups.values() for d in devs}

@@ -94,6 +94,8 @@ _STALL_SECONDS = 1_000_000
 
 
 _NO_ACCESS = Footprint()
+#: `Execution.new_oid`'s creator number for the objects the post part makes
+_POST_CREATOR = 0xFFFF
 
 
 class ExecutionAborted(BaseException):
@@ -124,12 +126,18 @@ class Program:
     """What a program callable returns: the actors, and optional setup and end check.
 
     ``setup`` runs alone first (as the actor ``setup``); then ``actors`` run concurrently under
-    the strategy; then ``check`` (a plain function) may raise `InvariantViolation`.
+    the strategy; then ``post`` alone (as the actor ``post``); then ``check`` (a plain
+    function) may raise `InvariantViolation`. The setup and the post part are fault-free and
+    race with nothing, so the explorer does not record their accesses: equivalent
+    interleavings of the actors leave the same state, and the post part does the same from it.
     """
 
     actors: Mapping[str, ActorFn]
     setup: ActorFn | None = None
     check: Callable[[], None] | None = None
+    #: runs alone after the actors, before ``check`` (the post part of a Lincheck
+    #: scenario): what comes after the race, such as tearing everything down
+    post: ActorFn | None = None
     #: the state the setup builds is the program's own: an exploration may copy it after the
     #: first setup instead of running the setup again (`scheduler.snapshot`)
     copy_setup: bool = False
@@ -266,11 +274,14 @@ class Execution:
         self.trace: list[Event] | None = [] if trace else None
         self.step_bound = step_bound
         self.fail_nth = fail_nth
-        #: fault points the actors passed (the setup's are not counted: it runs fault-free,
-        #: as the kernel's fail_nth tests enable injection only after their setup).
+        #: fault points the actors passed (the setup's and the post part's are not counted:
+        #: they run fault-free, as the kernel's fail_nth tests enable injection only after
+        #: their setup).
         self.fault_points = 0
         self.fault_fired = False
-        self._in_setup = False
+        #: the creator of the objects the sequential part running now makes: 1 for the
+        #: setup, `_POST_CREATOR` for the post part, None while the actors run
+        self._alone: int | None = None
         self.steps = 0
         self.choices: list[int] = []
         self.findings: list[RawFinding] = []
@@ -347,6 +358,10 @@ class Execution:
                 await self._setup(program, program.setup)
             if not self.aborted:
                 await self._phase(program.actors, main=True)
+            if not self.aborted and program.post is not None:
+                self._alone = _POST_CREATOR
+                await self._phase({"post": program.post}, main=False)
+                self._alone = None
         if watchdog.cancelled_caught:
             self._stalled()
             return
@@ -367,9 +382,9 @@ class Execution:
         snapshot = self.snapshot
         take = snapshot is not None and snapshot.wants(self, program)
         before = dict(self.lockdep.counts) if take and self.lockdep is not None else {}
-        self._in_setup = True
+        self._alone = 1
         await self._phase({"setup": setup}, main=False)
-        self._in_setup = False
+        self._alone = None
         if take and snapshot is not None:
             snapshot.take(self, program, before)
 
@@ -399,8 +414,8 @@ class Execution:
         actor = self.running
         if actor is None:
             creator = 0
-        elif self._in_setup:
-            creator = 1
+        elif self._alone is not None:
+            creator = self._alone
         else:
             creator = actor.index + 2
         n = self._made.get(creator, 0) + 1
@@ -764,7 +779,7 @@ class Execution:
         assert actor is not None
         await self.switch(actor, name)
         access.record(FAULT_KEY, FAULT)
-        if self._in_setup:
+        if self._alone is not None:
             return False
         self.fault_points += 1
         if self.fault_points != self.fail_nth:
