@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import stat
 import tomllib
 from pathlib import Path
@@ -328,12 +329,14 @@ def load(path: str | Path) -> Scenario:
 
 
 def digest_option(name: str) -> list[tuple[str, str]]:
-    """The ``sha`` option of a scenario file's replay lines: the start of the SHA-256 of its
-    content, so that a line made from one version of the file is refused on another."""
+    """The ``sha`` option of a scenario file's replay lines: the start of the SHA-256 of what
+    the file says (its parsed TOML, so comments and layout do not count), so that a line
+    made from one version of the scenario is refused on another."""
     if not name.endswith(".toml"):
         return []
     try:
-        content = Path(name).read_bytes()
-    except OSError:
+        data = tomllib.loads(Path(name).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return []
-    return [("sha", hashlib.sha256(content).hexdigest()[:12])]
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return [("sha", hashlib.sha256(canonical.encode()).hexdigest()[:12])]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import pytest
 
+from lockstep.scenarios.toml_scenario import digest_option
 from lockstep.scheduler import Schedule, ScheduleError, explore, fault_point, replay
 from lockstep.scheduler.explore import fail_nths
 from lockstep.tools.cli import run
@@ -112,7 +112,7 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
     assert code == 1 and result["fault_points"] == 2
     [finding] = result["findings"]
     assert "ioas1 has reserved regions of [], not of its devices" in finding["message"]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    [(_, digest)] = digest_option(str(path))
     assert finding["schedule"] == f"ls1:{path}:fail=2,sha={digest}:-"
     assert run(["replay", finding["schedule"]]) == 1
     assert "FAULT attach_dev" in capsys.readouterr().out

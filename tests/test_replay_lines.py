@@ -71,7 +71,12 @@ def test_a_scenario_files_line_checks_the_file_it_was_made_from(tmp_path):
     assert re.match(r"ls1:mine\.toml:(.*,)?sha=[0-9a-f]{12}[,:]", line), line
     assert lockstep_in(tmp_path, "replay", line).returncode == 1
     path = tmp_path / "mine.toml"
-    path.write_text(path.read_text() + "\n# edited\n")
+    # comments and layout are not the scenario: the line still replays
+    path.write_text("# a comment\n" + path.read_text() + "\n\n# edited\n")
+    assert lockstep_in(tmp_path, "replay", line).returncode == 1
+    # what it says is: the line is refused
+    text = path.read_text()
+    path.write_text(text.replace('name = "replace-vs-replace-one-group"', 'name = "mine"'))
     done = lockstep_in(tmp_path, "replay", line)
     assert done.returncode == 2
     assert "mine.toml has changed since this line was made" in done.stderr

@@ -342,6 +342,7 @@ class Campaign:
             else scenario.program
         )
         options = [("variant", self.variant)] if self.variant else []
+        options += toml_scenario.digest_option(str(path))
         for strategy in ("dfs", "random"):
             result = explore(
                 program,
