@@ -227,19 +227,8 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         maps[ioas_name] = pages
 
     where: dict[int, str] = {}
-    raw_setup = data.get("setup", [])
-    if not isinstance(raw_setup, list):
-        raise c.fail("setup", "must be an array of tables ([[setup]])")
-    setup = tuple(_op(c, raw, f"setup[{i}]") for i, raw in enumerate(raw_setup))
-    for i, op in enumerate(setup):
-        where[id(op)] = f"setup[{i}]"
-
-    raw_post = data.get("post", [])
-    if not isinstance(raw_post, list):
-        raise c.fail("post", "must be an array of tables ([[post]])")
-    post = tuple(_op(c, raw, f"post[{i}]") for i, raw in enumerate(raw_post))
-    for i, op in enumerate(post):
-        where[id(op)] = f"post[{i}]"
+    setup = _sequential(c, data, "setup", where)
+    post = _sequential(c, data, "post", where)
 
     actors: dict[str, tuple[Op, ...]] = {}
     raw_actors = c.table(data["actors"], "actors")
@@ -265,6 +254,19 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         if dev not in in_groups:
             raise c.fail(f"objects.devices.{dev}", "not a device of objects.groups")
     return spec
+
+
+def _sequential(
+    c: _Checker, data: dict[str, Any], part: str, where: dict[int, str]
+) -> tuple[Op, ...]:
+    """The ``[[setup]]`` or ``[[post]]`` operations, each noted in ``where`` by its key."""
+    raw_ops = data.get(part, [])
+    if not isinstance(raw_ops, list):
+        raise c.fail(part, f"must be an array of tables ([[{part}]])")
+    ops = tuple(_op(c, raw, f"{part}[{i}]") for i, raw in enumerate(raw_ops))
+    for i, op in enumerate(ops):
+        where[id(op)] = f"{part}[{i}]"
+    return ops
 
 
 def _devices(c: _Checker, raw: dict[str, Any]) -> dict[str, dict[str, int | bool]]:
