@@ -94,7 +94,9 @@ _STALL_SECONDS = 1_000_000
 
 
 _NO_ACCESS = Footprint()
-#: `Execution.new_oid`'s creator number for the objects the post part makes
+#: `Execution.new_oid`'s creator numbers for the objects the setup and the post part make
+#: (0 is the program's build, 2 and up the actors)
+_SETUP_CREATOR = 1
 _POST_CREATOR = 0xFFFF
 
 
@@ -279,8 +281,8 @@ class Execution:
         #: their setup).
         self.fault_points = 0
         self.fault_fired = False
-        #: the creator of the objects the sequential part running now makes: 1 for the
-        #: setup, `_POST_CREATOR` for the post part, None while the actors run
+        #: the creator of the objects the part running alone makes (`_SETUP_CREATOR`,
+        #: `_POST_CREATOR`); None while the actors run
         self._alone: int | None = None
         self.steps = 0
         self.choices: list[int] = []
@@ -359,9 +361,7 @@ class Execution:
             if not self.aborted:
                 await self._phase(program.actors, main=True)
             if not self.aborted and program.post is not None:
-                self._alone = _POST_CREATOR
-                await self._phase({"post": program.post}, main=False)
-                self._alone = None
+                await self._alone_phase("post", program.post, _POST_CREATOR)
         if watchdog.cancelled_caught:
             self._stalled()
             return
@@ -380,13 +380,18 @@ class Execution:
     async def _setup(self, program: Program, setup: ActorFn) -> None:
         """Run the setup alone; the exploration's snapshot may keep what it built."""
         snapshot = self.snapshot
-        take = snapshot is not None and snapshot.wants(self, program)
+        take = snapshot is not None and snapshot.wants(program)
         before = dict(self.lockdep.counts) if take and self.lockdep is not None else {}
-        self._alone = 1
-        await self._phase({"setup": setup}, main=False)
-        self._alone = None
+        await self._alone_phase("setup", setup, _SETUP_CREATOR)
         if take and snapshot is not None:
             snapshot.take(self, program, before)
+
+    async def _alone_phase(self, name: str, fn: ActorFn, creator: int) -> None:
+        """Run ``fn`` alone as the actor ``name`` (the setup, the post part): fault-free,
+        unrecorded, its objects numbered as ``creator``'s."""
+        self._alone = creator
+        await self._phase({name: fn}, main=False)
+        self._alone = None
 
     async def _phase(self, actors: Mapping[str, ActorFn], main: bool) -> None:
         self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]

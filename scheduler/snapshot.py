@@ -72,9 +72,9 @@ class SetupSnapshot:
         #: restores so far (for the benchmark and the tests)
         self.restored = 0
 
-    def wants(self, ex: Execution, program: Program) -> bool:
+    def wants(self, program: Program) -> bool:
         """Whether ``ex``'s setup should be taken once it has run."""
-        return self._taken is None and not self._failed and program.copy_setup and not ex.findings
+        return self._taken is None and not self._failed and program.copy_setup
 
     def take(
         self, ex: Execution, program: Program, counts_before: dict[tuple[str, str], int]

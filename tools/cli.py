@@ -604,8 +604,7 @@ def lockorder_command(
     flags += ["--faults"] if faults else []
     flags += [f"--variant {variant}"] if variant else []
     command = " ".join(["lockstep lockorder", *flags, *names])
-    header = f"lock order (lockdep class edges) seen by:\n  {command}"
-    _emit(lockorder.render(lockorder.collect(results), header), output)
+    _emit(lockorder.render(lockorder.collect(results), lockorder.header(command)), output)
 
 
 def _explore_each(

@@ -57,6 +57,11 @@ def collect(results: Iterable[ExploreResult]) -> list[OrderEdge]:
     return [seen[pair] for pair in sorted(seen)]
 
 
+def header(command: str) -> str:
+    """The header of a manifest: the command that wrote it."""
+    return f"lock order (lockdep class edges) seen by:\n  {command}"
+
+
 def render(edges: Iterable[OrderEdge], header: str = "") -> str:
     """The manifest text: an optional ``#`` header, then one edge a line."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]

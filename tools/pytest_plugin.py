@@ -298,8 +298,8 @@ class Lockstep:
         results = [self.explore(target, **kwargs) for target in targets]
         edges = lockorder.collect(results)
         if self.update_manifest:
-            header = f"lock order (lockdep class edges) seen by:\n  {command}"
-            path.write_text(lockorder.render(edges, header), encoding="utf-8")
+            text = lockorder.render(edges, lockorder.header(command))
+            path.write_text(text, encoding="utf-8")
             return
         allowed = lockorder.load(path)
         new = lockorder.new_edges(edges, allowed)
