@@ -14,19 +14,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lockstep.actors.ctx import XA_ZERO_ENTRY, IommufdObject, ObjType
 from lockstep.actors.iommu_core import Device
 from lockstep.actors.system import System
 from lockstep.scheduler import InvariantViolation
-
-
-def _held(lock: Any) -> bool:
-    stats = lock.statistics() if hasattr(lock, "statistics") else None
-    if stats is not None:
-        return bool(stats.holders)
-    return bool(getattr(lock, "owner", None) or getattr(lock, "readers", None))
 
 
 def problems(system: System) -> list[str]:
@@ -41,7 +32,7 @@ def problems(system: System) -> list[str]:
             live.append(entry)
             if entry.freed:
                 out.append(f"{entry.name} is in ictx->objects but was freed")
-            if _held(entry.destroy_rwsem):
+            if entry.destroy_rwsem.is_locked():
                 out.append(f"{entry.destroy_rwsem.name} still held")
 
     hwpts = [o.container for o in live if o.type is ObjType.HW_PAGETABLE]
@@ -54,7 +45,7 @@ def problems(system: System) -> list[str]:
         expect = 1 + sum(1 for h in hwpts if h.ioas is ioas)
         if ioas.obj.users != expect:
             out.append(f"{ioas.obj.name}.users = {ioas.obj.users}, expected {expect}")
-        if _held(ioas.mutex):
+        if ioas.mutex.is_locked():
             out.append(f"{ioas.mutex.name} still held")
         on_list = {id(h) for h in ioas.hwpt_list}
         mine = [h for h in hwpts if h.ioas is ioas]
@@ -74,7 +65,7 @@ def problems(system: System) -> list[str]:
             names = sorted(d.name for d in reserved_devs)
             out.append(f"{ioas.obj.name} has reserved regions of {names}, not of its devices")
         for lock in (ioas.iopt.domains_rwsem, ioas.iopt.iova_rwsem):
-            if _held(lock):
+            if lock.is_locked():
                 out.append(f"{lock.name} still held")
 
     for h in hwpts:
@@ -95,7 +86,7 @@ def problems(system: System) -> list[str]:
             out.append(f"{ig.name}.ref = {ig.ref}, expected {nbound}")
         if ictx.groups.get(ig.group.id) is not ig:
             out.append(f"{ig.name} missing from ictx->groups")
-        if _held(ig.lock):
+        if ig.lock.is_locked():
             out.append(f"{ig.lock.name} still held")
         if (ig.hwpt is None) != (not ig.device_list):
             out.append(f"{ig.name}: hwpt and device_list disagree")
@@ -120,7 +111,7 @@ def problems(system: System) -> list[str]:
             out.append(f"{group.name}.domain = {group.domain}, expected {want}")
         if group.domain is not None and group.domain.freed:
             out.append(f"{group.name} is attached to freed {group.domain.name}")
-        if _held(group.mutex):
+        if group.mutex.is_locked():
             out.append(f"{group.mutex.name} still held")
     return out
 

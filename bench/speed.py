@@ -11,7 +11,13 @@ round keeps the noise of a shared machine out of the ratio as far as it can be.
 The default revision is the one issue 10 ("Exhaustive means exhaustive") was measured on.
 Also printed: this tree with and without the setup snapshot, in one process.
 
-    python bench/speed.py [--against REV] [--rounds N] [--seconds S]
+With ``--instructions N``, each tree instead runs N executions of dfs explorations of
+each scenario (each exploration from its start) under valgrind's cachegrind, and the table
+gives the instructions per execution (less a process that explores nothing): not wall
+time, but a count the other work on a shared machine cannot move, so that a change of a
+few per cent shows.
+
+    python bench/speed.py [--against REV] [--rounds N] [--seconds S] [--instructions N]
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,22 +57,69 @@ print(json.dumps(out))
 """
 
 
+#: what an instruction count runs: explorations, each from its start, up to so many executions
+COUNT = """
+{imports}
+program = scenarios.get({name!r}).program
+done = 0
+while done < {executions}:
+    done += explore(program, scenario={name!r}, executions={executions} - done).executions
+print(done)
+"""
+CACHEGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
+
+#: appended for a packaged tree: the process measured the tree it was given
+CHECK = """
+import lockstep, os
+assert os.path.realpath(os.path.dirname(lockstep.__file__)) == os.path.realpath({tree!r})
+"""
+
 #: how a tree names its packages: one import package since the layout became ``lockstep``
 IMPORTS_NOW = "from lockstep import scenarios\nfrom lockstep.scheduler import explore"
 IMPORTS_BEFORE = "import scenarios\nfrom scheduler import explore"
 
 
-def measure(tree: str, seconds: float) -> dict[str, float]:
+def run_in(tree: str, code: str, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run ``code`` with ``tree``'s packages in a fresh process (under ``wrapper``)."""
     packaged = os.path.exists(os.path.join(tree, "__init__.py"))
-    imports = IMPORTS_NOW if packaged else IMPORTS_BEFORE
-    code = MEASURE.format(bench=HERE, names=SCENARIOS, seconds=seconds, imports=imports)
-    env = dict(os.environ, PYTHONPATH=tree, PYTHONHASHSEED="0")
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True
-    )
+    code = code.replace("{imports}", IMPORTS_NOW if packaged else IMPORTS_BEFORE)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = tree
+        if packaged:
+            # ``lockstep`` must be this tree, not the one installed in the venv: a path
+            # entry comes before the editable install's finder
+            os.symlink(tree, os.path.join(scratch, "lockstep"))
+            path = scratch
+            code += CHECK.format(tree=tree)
+        env = dict(os.environ, PYTHONPATH=path, PYTHONHASHSEED="0")
+        done = subprocess.run(
+            [*wrapper, sys.executable, "-c", code],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     if done.returncode:
         raise SystemExit(f"measuring {tree} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return done
+
+
+def measure(tree: str, seconds: float) -> dict[str, float]:
+    code = MEASURE.format(bench=HERE, names=SCENARIOS, seconds=seconds, imports="{imports}")
+    return json.loads(run_in(tree, code).stdout.strip().splitlines()[-1])
+
+
+def instructions(tree: str, name: str, executions: int) -> float:
+    """Instructions per execution of ``executions`` dfs executions of ``name`` in ``tree``
+    (explorations from the start, as many as that takes), counted by cachegrind: the
+    process with them less the one without."""
+    counts = []
+    for n in (0, executions):
+        code = COUNT.format(name=name, executions=n, imports="{imports}")
+        done = run_in(tree, code, CACHEGRIND)
+        counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)[1].replace(",", "")))
+        ran = int(done.stdout.split()[-1])
+    return (counts[1] - counts[0]) / ran
 
 
 def snapshot_ratio(seconds: float) -> dict[str, float]:
@@ -85,12 +140,29 @@ def snapshot_ratio(seconds: float) -> dict[str, float]:
     return ratios
 
 
+def count_instructions(other: str, against: str, executions: int) -> None:
+    print(f"instructions per dfs execution, over {executions} executions, cachegrind")
+    print(f"{'scenario':<20} {against:>12} {'this tree':>12} {'ratio':>6}")
+    for name in SCENARIOS:
+        then, now = instructions(other, name, executions), instructions(ROOT, name, executions)
+        print(f"{name:<20} {then:12,.0f} {now:12,.0f} {then / now:5.2f}x", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", default=ISSUE_10)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--instructions",
+        type=int,
+        metavar="N",
+        help="instead, count instructions per execution over the first N executions "
+        "(valgrind's cachegrind): a figure the machine's noise cannot move",
+    )
     args = parser.parse_args()
+    if args.instructions and not shutil.which("valgrind"):
+        raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
     with tempfile.TemporaryDirectory() as scratch:
         other = os.path.join(scratch, "tree")
         subprocess.run(
@@ -98,6 +170,9 @@ def main() -> None:
             check=True,
         )
         try:
+            if args.instructions:
+                count_instructions(other, args.against, args.instructions)
+                return
             rounds = []
             for n in range(args.rounds):
                 old, new = measure(other, args.seconds), measure(ROOT, args.seconds)

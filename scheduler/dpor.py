@@ -261,7 +261,12 @@ class _DporRun:
         if not i and not dpor.faults and ex.fail_nth is not None:
             dpor.faults = True
         if i:
-            _finish(stack[i - 1], ex.last_footprint)
+            # `_finish`, inlined: this runs at every scheduling point
+            done, fp = stack[i - 1], ex.last_footprint
+            done.fp = fp
+            children = done.wut.children
+            if children and children[0].actor == done.actor:
+                children[0].fp = fp
         if i < len(stack):
             node = stack[i]
             want = node.actor if i < dpor.resume_at else node.wut.children[0].actor
@@ -314,13 +319,17 @@ class _DporRun:
         if i:
             parent = stack[i - 1]
             fp = parent.fp
-            sleep = {q: f for q, f in parent.sleep.items() if not dependent(f, fp, dpor.faults)}
+            sleep = (
+                {q: f for q, f in parent.sleep.items() if not dependent(f, fp, dpor.faults)}
+                if parent.sleep
+                else {}
+            )
             wut = parent.wut.children[0]
             preemptions = parent.cost(parent.actor)
         else:
             sleep, wut, preemptions = {}, _Branch(-1, None), 0
         run = running.index if running is not None else -1
-        node = _Node(tuple(a.index for a in runnable), run, sleep, wut, preemptions)
+        node = _Node(tuple([a.index for a in runnable]), run, sleep, wut, preemptions)
         bound = dpor.preemption_bound
         children = wut.children
         if bound is not None:
@@ -335,11 +344,18 @@ class _DporRun:
         """Past the wakeup tree: the running actor if it may continue, else the first actor
         in program order that is not asleep (and within the preemption bound)."""
         dpor = self.dpor
+        bound = dpor.preemption_bound
+        if (
+            bound is None
+            and running is not None
+            and running.index not in node.sleep
+            and running in runnable
+        ):
+            return _Branch(running.index, None)
         ordered = list(runnable)
         if running is not None and running in ordered:
             ordered.remove(running)
             ordered.insert(0, running)
-        bound = dpor.preemption_bound
         for actor in ordered:
             if actor.index in node.sleep:
                 continue
@@ -375,7 +391,12 @@ class _RaceCache:
         keep = min(resume_at, len(steps), len(stack))
         for j in range(keep):
             node, actor, fp = steps[j]
-            if node is not stack[j] or actor != node.actor or fp != node.fp:
+            now = node.fp
+            if (
+                node is not stack[j]
+                or actor != node.actor
+                or (fp is not now and (fp is None or now is None or fp.modes != now.modes))
+            ):
                 keep = j
                 break
         if keep < len(steps):

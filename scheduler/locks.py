@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from attrs import frozen
 
 from lockstep.scheduler import access, runtime
+from lockstep.scheduler.events import PEEK, PEEK_HELD
 
 if TYPE_CHECKING:
     from lockstep.scheduler.runtime import Actor
@@ -94,6 +95,15 @@ class _Lock:
 
     def _holders(self) -> list[tuple[Actor, bool]]:
         raise NotImplementedError
+
+    def is_locked(self) -> bool:
+        """Whether anyone holds it (``mutex_is_locked``, ``rwsem_is_locked``): a read of
+        its holders, recorded as such."""
+        holders = self._holders()
+        ex = runtime._current
+        mine = ex is not None and any(holder is ex.running for holder, _ in holders)
+        access.record(self.key, PEEK_HELD if mine else PEEK)
+        return bool(holders)
 
     def statistics(self) -> LockStatistics:
         return LockStatistics(

@@ -231,7 +231,14 @@ def instance_name(class_name: str) -> str:
 def model_where(skip_frames: int = 2) -> str:
     """The model code line that called into the scheduler: ``function (file.py:line)``."""
     frame = sys._getframe(skip_frames)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIP):
+    skip = _SKIPPED
+    while frame.f_back is not None:
+        code = frame.f_code
+        inside = skip.get(code)
+        if inside is None:
+            inside = skip[code] = code.co_filename.startswith(_SKIP)
+        if not inside:
+            break
         frame = frame.f_back
     code, line = frame.f_code, frame.f_lineno
     where = _WHERE.get((code, line))
@@ -243,6 +250,10 @@ def model_where(skip_frames: int = 2) -> str:
 
 #: `model_where`'s answers: a code line is formatted once per process.
 _WHERE: dict[tuple[object, int], str] = {}
+#: `Execution.site`'s answers: a frozen value, made once per (actor, operation, line)
+_SITES: dict[tuple[str, str, str], Site] = {}
+#: whether a code object is the scheduler's (or contextlib's), which `model_where` skips
+_SKIPPED: dict[object, bool] = {}
 
 
 class Execution:
@@ -573,7 +584,11 @@ class Execution:
             )
             self._abort(actor)
             raise ExecutionAborted
-        runnable = [a for a in self.actors if a.runnable()]
+        runnable = [
+            a
+            for a in self.actors
+            if not a.done and (a.blocked_on is None or a.blocked_on._grantable(a, a.blocked_write))
+        ]
         if not runnable:
             self._deadlock(actor)
             self._abort(actor)
@@ -643,7 +658,11 @@ class Execution:
     def site(self, actor: Actor) -> Site | None:
         if self.lockdep is None:
             return None
-        return Site(actor.name, actor.operation, model_where(3))
+        key = (actor.name, actor.operation, model_where(3))
+        site = _SITES.get(key)
+        if site is None:
+            site = _SITES[key] = Site(*key)
+        return site
 
     def report(
         self,
@@ -712,7 +731,7 @@ class Execution:
             actor.blocked_on, actor.blocked_write = lock, write
             if lock.queues:
                 access.record(lock.key, QUEUE_WRITER if write else QUEUE_READER)
-            if not lock._grantable(actor, write):
+            if self.trace is not None and not lock._grantable(actor, write):
                 self._show_wait(actor, lock)
             try:
                 await self.switch(actor, f"lock {lock.name}")
@@ -720,7 +739,8 @@ class Execution:
                 actor.blocked_on = None
                 lock.waiters.remove(entry)
                 self._shown_waiting.discard(actor)
-            self._check_not_freed(lock, "used")
+            if lock.freed:
+                self._check_not_freed(lock, "used")
         access.record(lock.key, ACQUIRE if write else READ_ACQUIRE)
         lock._take(actor, write)
         actor.held.append(HeldLock(lock, key, not write, trylock, site))
@@ -728,9 +748,9 @@ class Execution:
             actor.atomic += 1
         if self.trace is not None:
             self.event(actor, "acquired", lock.name, _mode(write, trylock))
-        for other, wants_write in lock.waiters:
-            if other not in self._shown_waiting and not lock._grantable(other, wants_write):
-                self._show_wait(other, lock)
+            for other, wants_write in lock.waiters:
+                if other not in self._shown_waiting and not lock._grantable(other, wants_write):
+                    self._show_wait(other, lock)
         return True
 
     def _show_wait(self, actor: Actor, lock: _Lock) -> None:
@@ -755,7 +775,8 @@ class Execution:
         actor = self.running
         assert actor is not None
         access.record(lock.key, RELEASE if write else READ_RELEASE)
-        self._check_not_freed(lock, "released")
+        if lock.freed:
+            self._check_not_freed(lock, "released")
         for i in range(len(actor.held) - 1, -1, -1):
             held = actor.held[i]
             if held.lock is lock and held.read != write:
@@ -1034,13 +1055,13 @@ def lockdep_assert_held_read(lock: _Lock) -> None:
 
 
 def _assert_held(lock: _Lock, expect: bool, write: bool | None = None) -> None:
-    from lockstep.scheduler.lockdep import assert_report
-
     ex = current()
     actor = ex.running
     assert actor is not None
     held = any(h.lock is lock and (write is None or h.read != write) for h in actor.held)
     if held != expect:
+        from lockstep.scheduler.lockdep import assert_report
+
         check = "lockdep_assert_held" if expect else "lockdep_assert_not_held"
         if write is not None:
             check += "_write" if write else "_read"

@@ -119,7 +119,10 @@ class SetupSnapshot:
             return None
         if (taken.trace is None) != (ex.trace is None):
             return None
-        program = _Unpickler(io.BytesIO(taken.blob), taken.refs).load()
+        unpickler = pickle.Unpickler(io.BytesIO(taken.blob))
+        # a C method: the shared objects come back without a Python call each
+        unpickler.persistent_load = taken.refs.__getitem__
+        program = unpickler.load()
         ex.steps = taken.steps
         ex.instances = dict(taken.instances)
         ex._made = dict(taken.made)
@@ -220,15 +223,6 @@ class _Pickler(pickle.Pickler):
                 _fill_set,
             )
         return NotImplemented
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, refs: tuple[object, ...]) -> None:
-        super().__init__(file)
-        self.refs = refs
-
-    def persistent_load(self, pid: Any) -> object:
-        return self.refs[pid]
 
 
 def _at_module_level(fn: types.FunctionType) -> bool:
