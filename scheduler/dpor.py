@@ -247,7 +247,6 @@ class _DporRun:
     def __init__(self, dpor: Dpor) -> None:
         self.dpor = dpor
         self.depth = 0
-        self.previous: Actor | None = None
 
     def choose(self, options: list[int]) -> int:
         raise RuntimeError("Dpor chooses at every step (step), never through choose()")

@@ -96,6 +96,8 @@ class Footprint:
     """
 
     __slots__ = ("_hash", "modes")
+    #: recomputed where needed: never saved (the hash of a str differs between processes)
+    transient = ("_hash",)
 
     def __init__(self, modes: dict[Key, int] | None = None) -> None:
         self.modes: dict[Key, int] = modes if modes is not None else {}
