@@ -27,7 +27,7 @@ import click
 from rich.console import Console
 
 from lockstep import scenarios
-from lockstep.scenarios import generate, toml_scenario, variants
+from lockstep.scenarios import toml_scenario, variants
 from lockstep.scenarios.registry import Scenario
 from lockstep.scheduler import (
     ExploreResult,
@@ -46,8 +46,7 @@ from lockstep.scheduler.minimize import minimize, minimize_findings, preemptions
 from lockstep.scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
 from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND
 from lockstep.scheduler.schedule import VERSION as SCHEDULE_VERSION
-from lockstep.tools import fuzz as fuzzing
-from lockstep.tools import lockgraph, lockorder, report
+from lockstep.tools import DEFAULT_BUDGET, DEFAULT_OUT, lockgraph, lockorder, report
 from lockstep.tools.swimlane import render, use_colour
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -136,7 +135,7 @@ def _schedule_text(argument: str) -> str:
     path of a file holding it (a line over 128 KiB cannot be an argument)."""
     if argument == "-":
         text = sys.stdin.read(MAX_LINE_BYTES + 1)
-    elif argument.startswith(VERSION_PREFIX) or not Path(argument).is_file():
+    elif argument.startswith(VERSION_PREFIX) or not _is_file(argument):
         return argument
     else:
         path = Path(argument)
@@ -149,6 +148,15 @@ def _schedule_text(argument: str) -> str:
     if len(text) > MAX_LINE_BYTES:
         raise BadInput(f"schedule longer than {MAX_LINE_BYTES:,} bytes")
     return text.strip()
+
+
+def _is_file(argument: str) -> bool:
+    """Whether ``argument`` names a regular file; False for what cannot be a path at all
+    (a name too long for the file system, a NUL byte)."""
+    try:
+        return Path(argument).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _step_bound(schedule: Schedule) -> int:
@@ -827,14 +835,14 @@ def minimize_command(schedule: str, which: int, as_json: bool) -> None:
 @click.option(
     "--budget",
     type=click.IntRange(min=1),
-    default=fuzzing.DEFAULT_BUDGET,
+    default=DEFAULT_BUDGET,
     show_default=True,
     help="dfs executions per scenario (then as many random walks if dfs did not exhaust).",
 )
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=fuzzing.DEFAULT_OUT,
+    default=DEFAULT_OUT,
     show_default=True,
     help="Folder of found scenarios: written here, and replayed first by the next fuzz.",
 )
@@ -869,6 +877,10 @@ def fuzz_command(
 ) -> None:
     """Draw scenarios from the model's operations, explore each, and shrink every new
     finding to a small scenario file in OUT with its replay line."""
+    # Hypothesis is imported only here: every other command starts without it
+    from lockstep.scenarios import generate
+    from lockstep.tools import fuzz as fuzzing
+
     if variant is not None:
         try:
             variants.get(variant)

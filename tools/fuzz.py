@@ -40,11 +40,8 @@ from lockstep.scenarios.spec import Spec, build_program
 from lockstep.scheduler import Finding, explore
 from lockstep.scheduler.events import FINDING_KINDS, Signature, describe
 from lockstep.scheduler.parallel import Engine, open_engine
+from lockstep.tools import DEFAULT_BUDGET, DEFAULT_OUT
 
-#: Where found scenarios go unless ``--out`` says otherwise.
-DEFAULT_OUT = Path(".lockstep/findings")
-#: Executions of dfs per scenario (and of random walks after it, if dfs did not exhaust).
-DEFAULT_BUDGET = 200
 #: Seconds a round may spend shrinking one finding.
 SHRINK_SECONDS = 120.0
 
