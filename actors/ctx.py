@@ -390,6 +390,65 @@ async def _iommufd_destroy_elevated(ictx: IommufdCtx, id_: int) -> int:
     return 0
 
 
+async def iommufd_fops_release(ictx: IommufdCtx) -> None:
+    """``iommufd_fops_release()`` (main.c, v6.6): the last reference to the iommufd file is
+    gone, so no ioctl runs; destroy what is left, depth first.
+
+    Each pass destroys every object whose users count is 1 (``refcount_dec_if_one``: only the
+    xarray holds it), in index order as ``xa_for_each`` visits them; destroying a leaf drops
+    the counts of what it used, so the next pass finds those. A pass that destroys nothing
+    is a refcounting bug: ``WARN_ON(!destroyed)``. Then ``WARN_ON(!xa_empty(&ictx->groups))``:
+    every iommufd_group went with its last device. A reserved id (a zero entry nobody
+    finalized or aborted) keeps the xarray from being empty, and ``xa_for_each`` skips it,
+    so it ends in the first WARN."""
+    while ictx.objects:
+        destroyed = 0
+        index = 0
+        while (found := _xa_find_after(ictx, index)) is not None:
+            index, obj = found
+            # refcount_dec_if_one(&obj->users)
+            await point()
+            if obj.users != 1:
+                continue
+            obj.users = 0
+            destroyed += 1
+            await ictx.xa_erase(index)
+            await iommufd_object_ops[obj.type].destroy(obj)
+            kfree_object(obj)
+        # Bug related to users refcount
+        if WARN_ON(
+            not destroyed,
+            lambda: (
+                "iommufd_fops_release: no object can be destroyed, left: " + ", ".join(_left(ictx))
+            ),
+        ):
+            break
+    WARN_ON(
+        bool(ictx.groups),
+        lambda: f"iommufd_fops_release: ictx->groups not empty: {sorted(ictx.groups)}",
+    )
+
+
+def _xa_find_after(ictx: IommufdCtx, index: int) -> tuple[int, IommufdObject] | None:
+    """The next entry ``xa_for_each`` visits after ``index``: the lowest present index above
+    it, zero entries skipped (the xarray may have changed since the last visit)."""
+    later = [i for i, entry in ictx.objects.items() if i > index and entry != XA_ZERO_ENTRY]
+    if not later:
+        return None
+    found = min(later)
+    obj = ictx.objects[found]
+    assert isinstance(obj, IommufdObject)
+    return found, obj
+
+
+def _left(ictx: IommufdCtx) -> list[str]:
+    return [
+        f"id {i} reserved" if entry == XA_ZERO_ENTRY else f"{entry.name} (users {entry.users})"
+        for i, entry in sorted(ictx.objects.items())
+        if isinstance(entry, IommufdObject) or entry == XA_ZERO_ENTRY
+    ]
+
+
 async def iommufd_ucmd_respond(site: str) -> int:
     """``iommufd_ucmd_respond()``: copy the reply to user space (-EFAULT)."""
     return await copy_to_user(site)

@@ -194,6 +194,18 @@ async def device_unbind(pdev: PhysDevice) -> OpResult:
     return OpResult(0)
 
 
+async def close(system: System, pdevs: list[PhysDevice]) -> OpResult:
+    """The process closes its files, as a selftest fixture's teardown does: each bound device
+    file (`device_unbind`), then the iommufd. A bound device holds a reference to the iommufd
+    file (``iommufd_device_bind()``'s ``iommufd_ctx_get()``, except for a selftest mock
+    device), so ``iommufd_fops_release()`` runs only once the last device is unbound."""
+    for pdev in pdevs:
+        await device_unbind(pdev)
+    with operation("iommufd_fops_release"):
+        await ctx.iommufd_fops_release(system.ictx)
+    return OpResult(0)
+
+
 async def group_claim_dma_owner(dev: Device, owner: Any) -> OpResult:
     """Another DMA owner (a kernel driver, VFIO's group path) claims the device's group:
     ``iommu_device_claim_dma_owner()``; -EPERM while iommufd owns it."""

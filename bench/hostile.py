@@ -38,6 +38,8 @@ from lockstep.scheduler import explore
 LOCKSTEP = [os.path.join(os.path.dirname(sys.executable), "lockstep")]
 SECONDS = 60
 QUIET = ["--no-minimize"]
+#: the longest argument Linux passes (MAX_ARG_STRLEN is 128 KiB), less some margin
+ARGUMENT_BYTES = 120_000
 MEMORY = 2 << 30
 #: what a mutation may insert: the characters lines and files are made of, and some others
 ALPHABET = "ls1:abcdx0123456789.-/=,_+ \n\t[]{}\"'#é\x00\u2028"
@@ -163,7 +165,13 @@ def main() -> None:
         def line(seed: int) -> list[str]:
             rng = random.Random(seed)
             # an argument cannot hold a NUL byte: no user can pass one
-            return ["replay", mutate(rng.choice(lines), rng).replace("\x00", "")]
+            text = mutate(rng.choice(lines), rng).replace("\x00", "")
+            if len(text.encode()) < ARGUMENT_BYTES:
+                return ["replay", text]
+            # too long for an argument: from a file, as a user must pass it
+            path = scratch / f"l{seed}.line"
+            path.write_text(text, errors="surrogatepass")
+            return ["replay", str(path)]
 
         def toml(seed: int) -> list[str]:
             rng = random.Random(seed)

@@ -281,6 +281,8 @@ def dump(spec: Spec, header: str = "") -> str:
     lines = [header] if header else []
     lines.append(f"name = {_value(spec.name)}")
     lines.append(f"description = {_value(spec.description)}")
+    if not spec.close:
+        lines.append("close = false")
     lines.append("")
     lines.append("[objects]")
     lines.append(f"ioas = {_value(list(spec.ioas))}")

@@ -26,7 +26,7 @@ from lockstep.actors.ops import OpResult, PhysDevice
 from lockstep.actors.system import System
 from lockstep.actors.variant import MERGED, Variant
 from lockstep.actors.vfio import VfioDeviceSet
-from lockstep.scheduler import InvariantViolation, Program, fault_injected
+from lockstep.scheduler import InvariantViolation, Program, fault_injected, operation
 from lockstep.scheduler.access import shared
 
 #: operation -> (required parameters, optional parameters)
@@ -45,6 +45,7 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "unbind": (frozenset({"device"}), frozenset()),
     "claim_dma_owner": (frozenset({"device"}), frozenset()),
     "release_dma_owner": (frozenset({"device"}), frozenset()),
+    "close": (frozenset(), frozenset()),
 }
 
 #: parameters that name a declared device (the others name ids)
@@ -99,6 +100,20 @@ class Spec:
     devices: dict[str, dict[str, int | bool]] = attrs.field(factory=dict)
     #: run alone after the actors, before the end check (a Lincheck scenario's post part)
     post: tuple[Op, ...] = ()
+    #: the process closes its files at the very end (`CLOSE`, after the post part), as a
+    #: selftest fixture's teardown does; False leaves everything open for the end check
+    close: bool = True
+
+
+#: the last operation of every scenario unless it says ``close = false``
+CLOSE = Op("close", {})
+
+
+def post_part(spec: Spec) -> tuple[Op, ...]:
+    """What runs after the actors: the post part, then `CLOSE` unless it already ends so."""
+    if spec.close and (not spec.post or spec.post[-1].op != "close"):
+        return (*spec.post, CLOSE)
+    return spec.post
 
 
 def errno_name(rc: int) -> str:
@@ -208,6 +223,8 @@ class _Run:
                 return await ops.mock_domain(s, self.id(p["pt"]))
             case "mock_domain_replace":
                 return await ops.mock_domain_replace(s, self.id(p["stdev"]), self.id(p["pt"]))
+            case "close":
+                return await ops.close(s, list(self.devices.values()))
         assert dev is not None
         match op.op:
             case "bind":
@@ -282,8 +299,15 @@ def build_program(
             for index, op in enumerate(spec.setup):
                 await run.run("setup", index, op)
 
+        post_ops = post_part(spec)
+
         async def post() -> None:
-            for index, op in enumerate(spec.post):
+            for index, op in enumerate(post_ops):
+                if op.op == "close":
+                    # the end check sees the state the operations left, before the files
+                    # close; it runs again after, on what the close left
+                    with operation("the end check"):
+                        invariants.check(run.system)
                 await run.run("post", index, op)
 
         def check() -> None:
@@ -294,7 +318,7 @@ def build_program(
             actors,
             setup=setup,
             check=check,
-            post=post if spec.post else None,
+            post=post if post_ops else None,
             copy_setup=True,
             share=(on_result,) if on_result is not None else (),
         )

@@ -23,12 +23,21 @@ The format (every key but ``name``, ``description`` and ``actors`` is optional):
     op = "unbind"
     device = "dev1"
 
+    close = false                      # (a top-level key) do not close the files at the end
+
 Each operation is a table with ``op``, its parameters and ``expect``: ``"ok"``, an errno name
 (``"EBUSY"``) or a list of them, or ``"any"`` (whatever the kernel function returns, as in
 generated scenarios); the default is ``"ok"``. A result outside ``expect`` is a finding.
 Operations and parameters are listed in `scenarios.spec.OPERATIONS`; ``as`` names
 what an operation returns (``mock_domain`` also names ``<as>.hwpt`` and ``<as>.idev``), and a
 device's name stands for its idev id once it is bound.
+
+Every scenario ends by closing its files, as a selftest fixture's teardown does: the
+``close`` operation (each bound device's file, then the iommufd: ``iommufd_fops_release()``)
+runs after the post part, alone and fault-free, before the end check. ``close = false``
+leaves everything open; ``close`` written as the post part's last operation is the same as
+the default. It can be nowhere else: the kernel releases the iommufd only once no ioctl
+holds the file.
 
 A device's properties (``objects.devices``, `scenarios.spec.DEVICE_PROPS`) are what its iommu
 driver reports: ``resv_regions`` (reserved regions besides MSI windows), ``sw_msi`` (an
@@ -67,7 +76,7 @@ class ScenarioError(Exception):
     """A scenario file that cannot be run: the message says file, key and what is wrong."""
 
 
-_TOP = {"name", "description", "objects", "setup", "actors", "post"}
+_TOP = {"name", "description", "objects", "setup", "actors", "post", "close"}
 _OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
 _NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
 
@@ -246,7 +255,15 @@ def parse(path: Path, data: dict[str, Any]) -> Spec:
         for i, op in enumerate(actors[who]):
             where[id(op)] = f"{key}[{i}]"
 
-    spec = Spec(name, description, ioas, groups, maps, setup, actors, dev_sets, devices, post)
+    close = data.get("close", True)
+    if not isinstance(close, bool):
+        raise c.fail("close", f"must be true or false, not {close!r}")
+    for op in (*setup, *(op for script in actors.values() for op in script), *post[:-1]):
+        if op.op == "close":
+            raise c.fail(where[id(op)], "close can only be the post part's last operation")
+    spec = Spec(
+        name, description, ioas, groups, maps, setup, actors, dev_sets, devices, post, close
+    )
     _check_names(c, spec, where)
     _check_dev_sets(c, spec)
     in_groups = {d for devs in groups.values() for d in devs}

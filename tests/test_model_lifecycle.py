@@ -61,3 +61,56 @@ async def _underflow(obj: ctx.IommufdObject) -> None:
 )
 def test_lifecycle_checks_fire(broken, title):
     assert _titles(broken) == [title]
+
+
+async def _leaked_reference(obj: ctx.IommufdObject) -> None:
+    # a get without its put: iommufd_fops_release() can never destroy the object
+    await ctx.refcount_inc(obj)
+    await ctx.iommufd_fops_release(obj.ictx)
+
+
+async def _group_left_behind(obj: ctx.IommufdObject) -> None:
+    obj.ictx.groups[7] = "igroup7"  # type: ignore[assignment]
+    await ctx.iommufd_fops_release(obj.ictx)
+
+
+@pytest.mark.parametrize(
+    ("broken", "title"),
+    [
+        (
+            _leaked_reference,
+            "invariant: WARNING: iommufd_fops_release: no object can be destroyed, "
+            "left: ioas1 (users 2)",
+        ),
+        (
+            _group_left_behind,
+            "invariant: WARNING: iommufd_fops_release: ictx->groups not empty: [7]",
+        ),
+    ],
+)
+def test_close_warns_as_iommufd_fops_release_does(broken, title):
+    assert _titles(broken) == [title]
+
+
+def test_close_destroys_everything_depth_first():
+    """Closing a busy context (an IOAS with a hwpt on it, a selftest device attached to that
+    hwpt, a VFIO device bound and attached to it): the bound device's file is closed first,
+    then iommufd_fops_release() destroys the leaves (the selftest object, whose destroy
+    unbinds its mock device) and then what they held (hwpt, then IOAS), pass by pass."""
+    from lockstep.actors.ops import PhysDevice
+    from tests.model_support import run_script
+
+    async def script(system: System) -> None:
+        ioas_id = (await ops.ioas_alloc(system)).out["ioas_id"]
+        mock = await ops.mock_domain(system, ioas_id)
+        assert mock.rc == 0
+        group = system.new_group()
+        dev = await system.device_add("dev1", group, mock=False)
+        pdev = PhysDevice(dev)
+        assert (await ops.device_bind(system, pdev)).rc == 0
+        assert (await ops.device_attach(pdev, mock.out["hwpt_id"])).rc == 0
+        assert (await ops.close(system, [pdev])).rc == 0
+
+    system = run_script(script)
+    assert system.ictx.objects == {} and system.ictx.groups == {}
+    assert all(g.owner is None and g.domain is g.default_domain for g in system.groups)

@@ -118,3 +118,47 @@ def test_post_is_not_an_actor_name(tmp_path: Path):
     path.write_text(SCENARIO.format(post="").replace('"ioas2" = [', '"post" = ['))
     with pytest.raises(ScenarioError, match=r"actors\.post"):
         load_spec(path)
+
+
+def _post_ops(tmp_path: Path, post: str, top: str = "") -> list[tuple[str, int]]:
+    """The post part's operations and results in every execution of SCENARIO with ``post``
+    (and the top-level keys ``top``)."""
+    path = tmp_path / "s.toml"
+    path.write_text(top + SCENARIO.format(post=post))
+    spec = load_spec(path)
+    outcomes: list[tuple[str, int]] = []
+
+    def observe(system, who, op, rc):
+        if who == "post":
+            outcomes.append((op.op, rc))
+        if op.op == "close":
+            assert system.ictx.objects == {} and system.ictx.groups == {}
+
+    result = explore(build_program(spec, observe), scenario=spec.name)
+    assert result.clean, [f.title for f in result.findings]
+    return outcomes
+
+
+def test_every_scenario_ends_by_closing_its_files(tmp_path: Path):
+    """``close`` runs last, once, whether the file writes it or not; ``close = false`` leaves
+    everything open."""
+    default = _post_ops(tmp_path, TEARDOWN)
+    assert set(default[3::4]) == {("close", 0)} and len(default) % 4 == 0
+    written = _post_ops(tmp_path, TEARDOWN + '\n[[post]]\nop = "close"\n')
+    assert written == default
+    without = _post_ops(tmp_path, TEARDOWN, top="close = false\n")
+    assert "close" not in {op for op, _ in without}
+    closing_only = _post_ops(tmp_path, "")
+    assert set(closing_only) == {("close", 0)}
+
+
+def test_close_is_only_the_post_parts_last_operation(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(SCENARIO.format(post='[[post]]\nop = "close"\n' + TEARDOWN))
+    with pytest.raises(ScenarioError, match=r"post\[0\]: close can only be"):
+        load_spec(path)
+    path.write_text(
+        SCENARIO.format(post="").replace('{ op = "destroy", id = "ioas2"', '{ op = "close"')
+    )
+    with pytest.raises(ScenarioError, match=r"actors\.ioas2\[0\]: close can only be"):
+        load_spec(path)

@@ -34,7 +34,7 @@ def test_a_finding_fails_with_report_replay_line_and_swimlane(pytester):
             "*=== finding 1 of 1: recursive-locking (&obj->destroy_rwsem) ===*",
             "*WARNING: possible recursive locking detected*",
             "*replay: lockstep replay ls1:selftest-device:variant=shared-destroy-rwsem-class:-*",
-            "* step | setup * | idev1",
+            "* step | setup * | idev1 *| post",
             "*held at the end:*",
         ]
     )
