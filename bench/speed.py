@@ -15,7 +15,8 @@ With ``--instructions N``, each tree instead runs N executions of dfs exploratio
 each scenario (each exploration from its start) under valgrind's cachegrind, and the table
 gives the instructions per execution (less a process that explores nothing): not wall
 time, but a count the other work on a shared machine cannot move, so that a change of a
-few per cent shows.
+few per cent shows. It also counts this tree's scenarios with ``close = false``: the work
+of a revision from before every scenario ended by closing its files.
 
     python bench/speed.py [--against REV] [--rounds N] [--seconds S] [--instructions N]
 """
@@ -61,6 +62,13 @@ print(json.dumps(out))
 COUNT = """
 {imports}
 program = scenarios.get({name!r}).program
+if {still_open}:
+    import attrs
+    from lockstep.scenarios.iommufd import DIRECTORY
+    from lockstep.scenarios.spec import build_program
+    from lockstep.scenarios.toml_scenario import load_spec
+    spec = load_spec(DIRECTORY / ({name!r} + ".toml"))
+    program = build_program(attrs.evolve(spec, close=False))
 done = 0
 while done < {executions}:
     done += explore(program, scenario={name!r}, executions={executions} - done).executions
@@ -109,13 +117,14 @@ def measure(tree: str, seconds: float) -> dict[str, float]:
     return json.loads(run_in(tree, code).stdout.strip().splitlines()[-1])
 
 
-def instructions(tree: str, name: str, executions: int) -> float:
+def instructions(tree: str, name: str, executions: int, still_open: bool = False) -> float:
     """Instructions per execution of ``executions`` dfs executions of ``name`` in ``tree``
     (explorations from the start, as many as that takes), counted by cachegrind: the
-    process with them less the one without."""
+    process with them less the one without. ``still_open``: the scenario with ``close =
+    false``, the work of a revision from before scenarios closed their files."""
     counts = []
     for n in (0, executions):
-        code = COUNT.format(name=name, executions=n, imports="{imports}")
+        code = COUNT.format(name=name, executions=n, imports="{imports}", still_open=still_open)
         done = run_in(tree, code, CACHEGRIND)
         counts.append(int(re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)[1].replace(",", "")))
         ran = int(done.stdout.split()[-1])
@@ -142,10 +151,18 @@ def snapshot_ratio(seconds: float) -> dict[str, float]:
 
 def count_instructions(other: str, against: str, executions: int) -> None:
     print(f"instructions per dfs execution, over {executions} executions, cachegrind")
-    print(f"{'scenario':<20} {against:>12} {'this tree':>12} {'ratio':>6}")
+    print(
+        f"{'scenario':<20} {against:>12} {'this tree':>12} {'ratio':>6} "
+        f"{'close = false':>14} {'ratio':>6}"
+    )
     for name in SCENARIOS:
         then, now = instructions(other, name, executions), instructions(ROOT, name, executions)
-        print(f"{name:<20} {then:12,.0f} {now:12,.0f} {then / now:5.2f}x", flush=True)
+        still_open = instructions(ROOT, name, executions, still_open=True)
+        print(
+            f"{name:<20} {then:12,.0f} {now:12,.0f} {then / now:5.2f}x "
+            f"{still_open:14,.0f} {then / still_open:5.2f}x",
+            flush=True,
+        )
 
 
 def main() -> None:
