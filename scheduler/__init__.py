@@ -6,7 +6,7 @@ It knows nothing of iommufd: a toy model uses it as well as the iommufd model do
 
 from lockstep.scheduler.events import FINDING_KINDS, Event, Finding, Footprint, Site
 from lockstep.scheduler.explore import ExploreResult, ReplayResult, explore, replay
-from lockstep.scheduler.locks import LockClass, LockStatistics, Mutex, RwSem, SpinLock
+from lockstep.scheduler.locks import LockClass, LockStatistics, Mutex, RwLock, RwSem, SpinLock
 from lockstep.scheduler.runtime import (
     InvariantViolation,
     Program,
@@ -36,6 +36,7 @@ __all__ = [
     "Mutex",
     "Program",
     "ReplayResult",
+    "RwLock",
     "RwSem",
     "Schedule",
     "ScheduleError",

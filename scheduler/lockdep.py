@@ -11,10 +11,21 @@ It is fed every acquire attempt of every actor. It keeps, like the kernel:
 
 The checks follow ``validate_chain``: ``check_deadlock`` (the same class again without a
 nesting subclass: "possible recursive locking detected"; a ``down_read`` is a non-recursive
-read and counts), then ``check_prevs_add``: an edge from the top-most held lock, and from the
-trylocks above the first non-trylock one, to the new lock; each new edge is checked with a
-breadth-first search for a path back (``check_noncircular``), whose shortest result is the
-reported cycle. Trylocks get no checks and no edges into them.
+read and counts, while a recursive read, an ``rwlock_t``'s ``read_lock``, may follow any read
+of its class and then adds no dependency), then ``check_prevs_add``: an edge from the
+top-most held lock, and from the trylocks above the first non-trylock one, to the new lock;
+each new edge is checked with a breadth-first search for a path back
+(``check_noncircular``), whose shortest result is the reported cycle. Trylocks get no
+checks and no edges into them.
+
+Recursive readers (lockdep-design.rst, "Recursive read locks"). A dependency A -> B has a
+type: whether A was held exclusively (E) or shared (S), and whether B was taken as a
+recursive reader (R) or not (N); an edge keeps every type it was seen with. A recursive
+reader is not held back by a waiting writer, so a cycle is a deadlock only along a strong
+path: one with no -(xR)-> immediately followed by -(Sx)-> (the recursive reader of the
+lock would get it past the writer the shared holder waits for). The search looks only for
+strong paths, and for a cycle that stays strong where it closes. Without recursive readers
+every path is strong, and this is the plain search.
 
 The report texts follow the kernel's splats, so a kernel developer recognises them; sites
 are ``function (file.py:line) [actor: operation]`` instead of a stack trace.
@@ -25,7 +36,7 @@ from __future__ import annotations
 from collections import deque
 from typing import TYPE_CHECKING
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from lockstep.scheduler.events import Site
 from lockstep.scheduler.runtime import RawFinding
@@ -35,15 +46,29 @@ if TYPE_CHECKING:
     from lockstep.scheduler.runtime import Actor, Execution, HeldLock
 
 
+#: The dependency types (lockdep's ``DEP_*_BIT``): prev held Exclusive or Shared, next
+#: taken as a Recursive reader or Non-recursively.
+EN, ER, SN, SR = 1, 2, 4, 8
+_ENDS_RECURSIVE = ER | SR
+_STARTS_EXCLUSIVE = EN | ER
+
+
+def dep_type(prev_shared: bool, next_recursive: bool) -> int:
+    """The type of the dependency from a lock held shared or not to one taken so."""
+    return (SN if prev_shared else EN) if not next_recursive else (SR if prev_shared else ER)
+
+
 @frozen
 class Edge:
-    """A dependency ``prev -> next``: ``next`` was taken while ``prev`` was held."""
+    """A dependency ``prev -> next``: ``next`` was taken while ``prev`` was held (with the
+    sites of the first time), of every type in ``types`` (`EN`, `ER`, `SN`, `SR`)."""
 
     prev: str
     next: str
     prev_site: Site | None
     next_site: Site | None
     execution: int
+    types: int = EN
 
 
 class Lockdep:
@@ -72,26 +97,44 @@ class Lockdep:
         self, ex: Execution, actor: Actor, lock: _Lock, key: str, read: bool, site: Site | None
     ) -> None:
         """``validate_chain`` for an acquisition of class ``key`` by ``actor``."""
+        recursive = read and lock.recursive_read
         for held in actor.held:
-            if held.key == key:
-                ex.add(_recursive_report(ex, actor, lock, key, read, site, held))
+            if held.key != key:
+                continue
+            if recursive and held.read:
+                # read-after-read recursion of one class (check_deadlock's 2): allowed, and
+                # "a secondary read-lock" adds no dependency
                 return
+            ex.add(_recursive_report(ex, actor, lock, key, read, site, held))
+            return
         for held in reversed(actor.held):
-            self._check_prev_add(ex, actor, held, key, read, site)
+            self._check_prev_add(ex, actor, held, key, read, recursive, site)
             if not held.trylock:
                 break
 
     def _check_prev_add(
-        self, ex: Execution, actor: Actor, held: HeldLock, key: str, read: bool, site: Site | None
+        self,
+        ex: Execution,
+        actor: Actor,
+        held: HeldLock,
+        key: str,
+        read: bool,
+        recursive: bool,
+        site: Site | None,
     ) -> None:
         pair = (held.key, key)
         self.taken.add(pair)
         self.counts[pair] = self.counts.get(pair, 0) + 1
         nexts = self.graph.setdefault(held.key, {})
-        if key in nexts:
+        kind = dep_type(held.read, recursive)
+        edge = nexts.get(key)
+        if edge is not None and edge.types & kind:
             return
-        path = self._bfs(key, held.key)
-        nexts[key] = Edge(held.key, key, held.site, site, self.execution)
+        path = self._bfs(key, held.key, kind)
+        if edge is None:
+            nexts[key] = Edge(held.key, key, held.site, site, self.execution, kind)
+        else:
+            nexts[key] = evolve(edge, types=edge.types | kind)
         self.added = True
         if path is not None:
             ex.add(self._circular_report(ex, actor, held, key, read, site, path))
@@ -103,29 +146,37 @@ class Lockdep:
         pair = (edge.prev, edge.next)
         self.counts[pair] = self.counts.get(pair, 0) + taken
         nexts = self.graph.setdefault(edge.prev, {})
-        if edge.next in nexts:
+        mine = nexts.get(edge.next)
+        new = edge.types & ~(mine.types if mine is not None else 0)
+        if not new:
             return None
-        path = self._bfs(edge.next, edge.prev)
-        nexts[edge.next] = edge
+        path = None
+        for kind in (EN, ER, SN, SR):
+            if new & kind and path is None:
+                path = self._bfs(edge.next, edge.prev, kind)
+        nexts[edge.next] = edge if mine is None else evolve(mine, types=mine.types | new)
         return path
 
-    def _bfs(self, source: str, target: str) -> list[Edge] | None:
-        """The shortest path of edges from ``source`` to ``target``, if any (``__bfs``)."""
-        parent: dict[str, Edge | None] = {source: None}
-        queue = deque([source])
+    def _bfs(self, source: str, target: str, closing: int) -> list[Edge] | None:
+        """The shortest strong path of edges from ``source`` to ``target`` that a new
+        dependency ``target -> source`` of type ``closing`` makes a strong cycle, if any
+        (``check_noncircular``'s ``__bfs``, see the module note)."""
+        start = (source, bool(closing & _ENDS_RECURSIVE))
+        parent: dict[tuple[str, bool], tuple[tuple[str, bool], Edge] | None] = {start: None}
+        queue = deque([start])
         while queue:
-            node = queue.popleft()
-            if node == target:
-                path: list[Edge] = []
-                edge = parent[node]
-                while edge is not None:
-                    path.append(edge)
-                    edge = parent[edge.prev]
-                return path[::-1]
+            state = queue.popleft()
+            node, after_recursive = state
             for nxt, edge in self.graph.get(node, {}).items():
-                if nxt not in parent:
-                    parent[nxt] = edge
-                    queue.append(nxt)
+                types = edge.types & _STARTS_EXCLUSIVE if after_recursive else edge.types
+                for ends_recursive in {bool(t & _ENDS_RECURSIVE) for t in _bits(types)}:
+                    to = (nxt, ends_recursive)
+                    if to in parent:
+                        continue
+                    parent[to] = (state, edge)
+                    if nxt == target and not (ends_recursive and not closing & _STARTS_EXCLUSIVE):
+                        return _path(parent, to)
+                    queue.append(to)
         return None
 
     def _circular_report(
@@ -205,6 +256,22 @@ class Lockdep:
             "\n".join(lines),
             tuple(needed),
         )
+
+
+def _bits(types: int) -> list[int]:
+    return [kind for kind in (EN, ER, SN, SR) if types & kind]
+
+
+def _path(
+    parent: dict[tuple[str, bool], tuple[tuple[str, bool], Edge] | None], state: tuple[str, bool]
+) -> list[Edge]:
+    path: list[Edge] = []
+    step = parent[state]
+    while step is not None:
+        state, edge = step
+        path.append(edge)
+        step = parent[state]
+    return path[::-1]
 
 
 def _banner(title: str, width: int) -> list[str]:

@@ -62,6 +62,8 @@ class _Lock:
     sleeping = True
     #: whether the order of arrivals matters (a waiting writer holds back later readers)
     queues = False
+    #: whether its read acquisitions are recursive reads (lockdep's ``read == 2``)
+    recursive_read = False
     __slots__ = ("cls", "freed", "key", "name", "waiters")
 
     def __init__(self, cls: LockClass, name: str | None = None) -> None:
@@ -95,6 +97,13 @@ class _Lock:
 
     def _holders(self) -> list[tuple[Actor, bool]]:
         raise NotImplementedError
+
+    def init(self) -> None:
+        """Initialize it again (``spin_lock_init``, ``mutex_init``, ``init_rwsem``,
+        ``rwlock_init``): they all start with ``debug_check_no_locks_freed`` on the lock's
+        memory, so initializing a held lock is lockdep's "held lock freed!" report."""
+        runtime.debug_check_no_locks_freed(self)
+        self.freed = False
 
     def is_locked(self) -> bool:
         """Whether anyone holds it (``mutex_is_locked``, ``rwsem_is_locked``): a read of
@@ -250,3 +259,68 @@ class RwSem(_Lock):
             yield
         finally:
             await self.up_write()
+
+
+class RwLock(_Lock):
+    """A kernel ``rwlock_t``: a spinning reader-writer lock, its holder in atomic context.
+
+    Its readers are recursive, as lockdep sees ``read_lock()`` in the kernel's locking
+    selftests (``force_read_lock_recursive``) and in interrupt context: a reader is granted
+    whenever no writer holds the lock, even while a writer waits, so one task may take it
+    for read twice, and lockdep records its read acquisitions as recursive reads
+    (`scheduler.lockdep`: they close a cycle only on a strong path). In process context a
+    queued rwlock's reader waits behind a waiting writer instead (``read_lock_is_recursive()``);
+    the model does not make that distinction.
+    """
+
+    sleeping = False
+    recursive_read = True
+
+    __slots__ = ("readers", "writer")
+
+    def __init__(self, cls: LockClass, name: str | None = None) -> None:
+        super().__init__(cls, name)
+        #: ``None`` unless write-held: the writer.
+        self.writer: Actor | None = None
+        #: the read holders, one entry per read_lock (an actor may appear twice).
+        self.readers: list[Actor] = []
+
+    def _grantable(self, actor: Actor, write: bool) -> bool:
+        if self.writer is not None:
+            return False
+        return not self.readers if write else True
+
+    def _take(self, actor: Actor, write: bool) -> None:
+        if write:
+            self.writer = actor
+        else:
+            self.readers.append(actor)
+
+    def _drop(self, actor: Actor, write: bool) -> None:
+        if write:
+            self.writer = None
+        else:
+            self.readers.remove(actor)
+
+    def _holders(self) -> list[tuple[Actor, bool]]:
+        if self.writer is not None:
+            return [(self.writer, True)]
+        return [(a, False) for a in self.readers]
+
+    async def read_lock(self) -> None:
+        await runtime.current().acquire(self, False, 0, False)
+
+    async def read_trylock(self) -> bool:
+        return await runtime.current().acquire(self, False, 0, True)
+
+    async def read_unlock(self) -> None:
+        await runtime.current().release(self, False)
+
+    async def write_lock(self) -> None:
+        await runtime.current().acquire(self, True, 0, False)
+
+    async def write_trylock(self) -> bool:
+        return await runtime.current().acquire(self, True, 0, True)
+
+    async def write_unlock(self) -> None:
+        await runtime.current().release(self, True)
