@@ -171,16 +171,8 @@ class SpinLock(Mutex):
     sleeping = False
 
 
-class RwSem(_Lock):
-    """A kernel ``struct rw_semaphore``.
-
-    A writer needs no holders. A reader needs no writer holding it and no writer queued ahead
-    of it: a reader that arrives while a writer waits queues behind it, as on Linux. Every
-    actor queues when it reaches ``down_*``, so a writer that reached a free rwsem holds back
-    later readers as the writer that took it at once would on Linux.
-    """
-
-    queues = True
+class _ReadWrite(_Lock):
+    """What a reader-writer lock holds: one writer, or readers (an actor once per read)."""
 
     __slots__ = ("readers", "writer")
 
@@ -188,20 +180,8 @@ class RwSem(_Lock):
         super().__init__(cls, name)
         #: ``None`` unless write-held: the writer.
         self.writer: Actor | None = None
-        #: the read holders, one entry per down_read (an actor may appear twice).
+        #: the read holders, one entry per read acquisition (an actor may appear twice).
         self.readers: list[Actor] = []
-
-    def _grantable(self, actor: Actor, write: bool) -> bool:
-        if self.writer is not None:
-            return False
-        if write:
-            return not self.readers
-        for waiter, wants_write in self.waiters:
-            if waiter is actor:
-                return True
-            if wants_write:
-                return False
-        return True
 
     def _take(self, actor: Actor, write: bool) -> None:
         if write:
@@ -219,6 +199,32 @@ class RwSem(_Lock):
         if self.writer is not None:
             return [(self.writer, True)]
         return [(a, False) for a in self.readers]
+
+
+class RwSem(_ReadWrite):
+    """A kernel ``struct rw_semaphore``.
+
+    A writer needs no holders. A reader needs no writer holding it and no writer queued ahead
+    of it: a reader that arrives while a writer waits queues behind it, as on Linux. Every
+    actor queues when it reaches ``down_*``, so a writer that reached a free rwsem holds back
+    later readers as the writer that took it at once would on Linux.
+    """
+
+    queues = True
+
+    __slots__ = ()
+
+    def _grantable(self, actor: Actor, write: bool) -> bool:
+        if self.writer is not None:
+            return False
+        if write:
+            return not self.readers
+        for waiter, wants_write in self.waiters:
+            if waiter is actor:
+                return True
+            if wants_write:
+                return False
+        return True
 
     async def down_read(self) -> None:
         await runtime.current().acquire(self, False, 0, False)
@@ -261,7 +267,7 @@ class RwSem(_Lock):
             await self.up_write()
 
 
-class RwLock(_Lock):
+class RwLock(_ReadWrite):
     """A kernel ``rwlock_t``: a spinning reader-writer lock, its holder in atomic context.
 
     Its readers are recursive, as lockdep sees ``read_lock()`` in the kernel's locking
@@ -276,36 +282,12 @@ class RwLock(_Lock):
     sleeping = False
     recursive_read = True
 
-    __slots__ = ("readers", "writer")
-
-    def __init__(self, cls: LockClass, name: str | None = None) -> None:
-        super().__init__(cls, name)
-        #: ``None`` unless write-held: the writer.
-        self.writer: Actor | None = None
-        #: the read holders, one entry per read_lock (an actor may appear twice).
-        self.readers: list[Actor] = []
+    __slots__ = ()
 
     def _grantable(self, actor: Actor, write: bool) -> bool:
         if self.writer is not None:
             return False
         return not self.readers if write else True
-
-    def _take(self, actor: Actor, write: bool) -> None:
-        if write:
-            self.writer = actor
-        else:
-            self.readers.append(actor)
-
-    def _drop(self, actor: Actor, write: bool) -> None:
-        if write:
-            self.writer = None
-        else:
-            self.readers.remove(actor)
-
-    def _holders(self) -> list[tuple[Actor, bool]]:
-        if self.writer is not None:
-            return [(self.writer, True)]
-        return [(a, False) for a in self.readers]
 
     async def read_lock(self) -> None:
         await runtime.current().acquire(self, False, 0, False)

@@ -65,61 +65,31 @@ def run(sequence: list[str]) -> set[str]:
     return {f.kind for f in result.findings} & LOCKDEP_REPORTS
 
 
-def lock_unlock_2(lock: str, unlock: str, a: str, b: str) -> list[str]:
-    """``LOCK_UNLOCK_2(a, b)``."""
-    return [f"{lock} {a}", f"{lock} {b}", f"{unlock} {b}", f"{unlock} {a}"]
+def lock_unlock_2(lock: str, unlock: str, pairs: str) -> list[str]:
+    """``LOCK_UNLOCK_2(a, b)`` for each pair of ``pairs`` (``"AB BA"``)."""
+    return [
+        step
+        for a, b in pairs.split()
+        for step in (f"{lock} {a}", f"{lock} {b}", f"{unlock} {b}", f"{unlock} {a}")
+    ]
 
 
-#: the six-column families: the sequence of LOCK/UNLOCK, and the columns that must not fail
+#: the six-column families (DO_TESTCASE_6R: every column fails but rlock's): their pairs
+DEADLOCKS = {
+    "ABBA": "AB BA",
+    "ABBCCA": "AB BC CA",
+    "ABCABC": "AB CA BC",
+    "ABBCCDDA": "AB BC CD DA",
+    "ABCDBDDA": "AB CD BD DA",
+    "ABCDBCDA": "AB CD BC DA",
+}
+#: the six-column families: the sequence of LOCK and UNLOCK, and the columns that succeed
 SIX = {
     "AA": (lambda lk, u: [f"{lk} X1", f"{lk} X2"], {"rlock"}),
-    "ABBA": (
-        lambda lk, u: lock_unlock_2(lk, u, "A", "B") + lock_unlock_2(lk, u, "B", "A"),
-        {"rlock"},
-    ),
-    "ABBCCA": (
-        lambda lk, u: (
-            lock_unlock_2(lk, u, "A", "B")
-            + lock_unlock_2(lk, u, "B", "C")
-            + lock_unlock_2(lk, u, "C", "A")
-        ),
-        {"rlock"},
-    ),
-    "ABCABC": (
-        lambda lk, u: (
-            lock_unlock_2(lk, u, "A", "B")
-            + lock_unlock_2(lk, u, "C", "A")
-            + lock_unlock_2(lk, u, "B", "C")
-        ),
-        {"rlock"},
-    ),
-    "ABBCCDDA": (
-        lambda lk, u: (
-            lock_unlock_2(lk, u, "A", "B")
-            + lock_unlock_2(lk, u, "B", "C")
-            + lock_unlock_2(lk, u, "C", "D")
-            + lock_unlock_2(lk, u, "D", "A")
-        ),
-        {"rlock"},
-    ),
-    "ABCDBDDA": (
-        lambda lk, u: (
-            lock_unlock_2(lk, u, "A", "B")
-            + lock_unlock_2(lk, u, "C", "D")
-            + lock_unlock_2(lk, u, "B", "D")
-            + lock_unlock_2(lk, u, "D", "A")
-        ),
-        {"rlock"},
-    ),
-    "ABCDBCDA": (
-        lambda lk, u: (
-            lock_unlock_2(lk, u, "A", "B")
-            + lock_unlock_2(lk, u, "C", "D")
-            + lock_unlock_2(lk, u, "B", "C")
-            + lock_unlock_2(lk, u, "D", "A")
-        ),
-        {"rlock"},
-    ),
+    **{
+        name: (lambda lk, u, pairs=pairs: lock_unlock_2(lk, u, pairs), {"rlock"})
+        for name, pairs in DEADLOCKS.items()
+    },
     "double_unlock": (lambda lk, u: [f"{lk} A", f"{u} A", f"{u} A"], set()),
     "init_held": (lambda lk, u: [f"{lk} A", "INIT A"], set()),
 }
