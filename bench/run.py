@@ -12,7 +12,8 @@
 - executions to the finding of each historical-bug variant under dfs, random and pct, on
   the exploration that catches it (with --faults: fault rounds in turn, as explore runs them);
 - resident memory after 10,000 and 100,000 executions of abba, and of replace-vs-destroy
-  (whose executions start from the setup snapshot, all in one trio.run): it must stay flat;
+  (whose executions start from the setup snapshot, all in one trio.run), and within one
+  dfs exploration of map-vs-attach --faults: it must stay flat;
 - the speed-up of ``--jobs 2`` on random walks, and on dfs (DPOR split by prefixes: the
   same executions as one process, checked here).
 
@@ -66,6 +67,23 @@ def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def dfs_memory(name: str, small: int, big: int) -> list[tuple[str, str]]:
+    """RSS within one dfs exploration with --faults (DPOR's stack and race cache, the lock
+    graph, the findings), after ``small`` and after ``big`` executions."""
+    seen: dict[int, float] = {}
+
+    def progress(count: int, _: int) -> None:
+        if count in (small, big):
+            seen[count] = rss_mib()
+
+    program = scenarios.get(name).program
+    explore(program, scenario=name, faults=True, executions=big, progress=progress)
+    return [
+        (f"RSS after {n:,} {name} --faults dfs executions (one exploration), MiB", f"{rss:.1f}")
+        for n, rss in sorted(seen.items())
+    ]
 
 
 def scenario_row(name: str, naive_cap: int) -> tuple[str, ...]:
@@ -285,6 +303,7 @@ def main() -> None:
         after_big = rss_mib()
         rows.append((f"RSS after {small:,} {name} executions, MiB", f"{after_small:.1f}"))
         rows.append((f"RSS after {big:,} {name} executions, MiB", f"{after_big:.1f}"))
+    rows += dfs_memory("map-vs-attach", small, big)
     rows.append(
         ("--jobs 2 speed-up (random, 4,000 two-devices-one-group executions)", jobs_speedup())
     )
