@@ -18,10 +18,11 @@ Loading never runs code a file names. Classes are looked up only among those thi
 package's ``scheduler`` modules define, and an instance is made without calling anything of
 its class: ``__new__`` unchanged from ``object``, then its declared attributes set one by
 one; a name that is not one of the class's fields is refused. JSON itself can only say
-numbers, strings and lists. The file is written to a temporary name and renamed, so an
-interruption mid-write leaves the previous checkpoint intact; it is removed when the
-exploration ends. Resuming checks that the file is for the same scenario, strategy and
-options, and that its format is this one.
+numbers, strings and lists. The table's SHA-256 is kept beside it: a file changed by a
+byte is refused as corrupt rather than resumed into a state that fails later. The file is
+written to a temporary name and renamed, so an interruption mid-write leaves the previous
+checkpoint intact; it is removed when the exploration ends. Resuming checks that the file
+is for the same scenario, strategy and options, and that its format is this one.
 
 A resumed exploration runs exactly the executions the uninterrupted one would have run after
 that point, so it ends with the same result.
@@ -30,6 +31,7 @@ that point, so it ends with the same result.
 from __future__ import annotations
 
 import enum
+import hashlib
 import importlib
 import json
 import os
@@ -39,7 +41,7 @@ import sys
 from typing import Any
 
 #: The checkpoint format; a file of another version is refused, not misread.
-VERSION = 3
+VERSION = 4
 FORMAT = "lockstep-checkpoint"
 #: a checkpoint larger than this is refused unread (DPOR's state is far smaller)
 MAX_BYTES = 1 << 30
@@ -55,10 +57,12 @@ class CheckpointError(ValueError):
 
 def save(path: str, identity: tuple[object, ...], state: dict[str, Any]) -> None:
     """Write ``state`` for the exploration ``identity`` (scenario, strategy, options)."""
+    objects = encode({"identity": identity, "state": state})
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "objects": encode({"identity": identity, "state": state}),
+        "sha256": _digest(objects),
+        "objects": objects,
     }
     temporary = f"{path}.tmp"
     with open(temporary, "w", encoding="utf-8") as f:
@@ -76,7 +80,10 @@ def load(path: str, identity: tuple[object, ...]) -> dict[str, Any] | None:
             raise CheckpointError(f"{path}: not a lockstep checkpoint")
         if document.get("version") != VERSION:
             raise CheckpointError(f"{path}: checkpoint of another lockstep version")
-        data = decode(document.get("objects"))
+        objects = document.get("objects")
+        if document.get("sha256") != _digest(objects):
+            raise CheckpointError(f"{path}: corrupt checkpoint (its sha256 does not match)")
+        data = decode(objects)
     except CheckpointError:
         raise
     except (
@@ -102,6 +109,13 @@ def load(path: str, identity: tuple[object, ...]) -> dict[str, Any] | None:
 def remove(path: str) -> None:
     if os.path.exists(path):
         os.remove(path)
+
+
+def _digest(objects: Any) -> str:
+    """The SHA-256 of the object table as `save` writes it: a changed byte is a corrupt
+    file, not a state that breaks the exploration somewhere later."""
+    text = json.dumps(objects, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _read(path: str) -> Any:

@@ -102,7 +102,8 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
 
     def document(*objects):
         head = {"format": checkpoint.FORMAT, "version": checkpoint.VERSION}
-        path.write_text(json.dumps({**head, "objects": list(objects)}))
+        sha = checkpoint._digest(list(objects))
+        path.write_text(json.dumps({**head, "sha256": sha, "objects": list(objects)}))
 
     state = ["d", [["identity", {"r": 1}], ["state", {"r": 2}]]]
     for name in ("posix:system", "os:system", "lockstep.scheduler.runtime:run_all"):
@@ -141,6 +142,10 @@ def test_a_checkpoint_is_a_json_table_of_plain_data(tmp_path):
     assert isinstance(back["dpor"], Dpor) and back["dpor"].preemption_bound == 2
     assert back["cycle"][0] is back["cycle"]
     assert back["pairs"] == {(1, "k"): {5}}
+    text = (tmp_path / "c.ckpt").read_text()
+    (tmp_path / "c.ckpt").write_text(text.replace('"x"', '"y"'))
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt checkpoint"):
+        checkpoint.load(path, ("s", None))
 
 
 def test_a_resumed_exploration_says_where_it_resumed(tmp_path, capsys):

@@ -4,6 +4,8 @@ happens to be valid); never a traceback, never status 3."""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,3 +92,49 @@ def test_a_line_that_cannot_be_a_path_is_still_a_line(capsys):
         code = run(["replay", line])
         check(capsys, code)
         assert code == 2
+
+
+def _real_checkpoint() -> str:
+    """A checkpoint an interrupted dfs exploration of abbcca wrote."""
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from lockstep import scenarios
+    from lockstep.scheduler import explore
+
+    class Stop(Exception):
+        pass
+
+    def stop(count: int, _: int) -> None:
+        if count == 3:
+            raise Stop
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "c.ckpt"
+        with contextlib.suppress(Stop):
+            explore(
+                scenarios.get("abbcca").program,
+                scenario="abbcca",
+                checkpoint=str(path),
+                checkpoint_every=2,
+                progress=stop,
+            )
+        return path.read_text()
+
+
+CHECKPOINT = _real_checkpoint()
+
+
+@hostile(150)
+@given(mutated(CHECKPOINT))
+def test_mutated_real_checkpoints(capsys, tmp_path_factory, text):
+    """A real checkpoint changed anywhere is refused (its digest: exit 2), never resumed
+    into a state that breaks the exploration later with an internal error; a change JSON
+    does not see (white space between tokens) resumes as the file was written."""
+    path = tmp_path_factory.mktemp("ckpt") / "c.ckpt"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    code = run(["explore", "abbcca", "--no-minimize", "--checkpoint", str(path)])
+    check(capsys, code)
+    if code != 2:
+        assert json.loads(text) == json.loads(CHECKPOINT)
