@@ -87,8 +87,9 @@ def test_checkpoint_files(capsys, tmp_path_factory, data):
 
 def test_a_line_that_cannot_be_a_path_is_still_a_line(capsys):
     """A schedule argument is tried as a file first: a name too long for the file system
-    (found by bench/hostile.py) or one with a NUL byte is a malformed line, not a crash."""
-    for line in ("ls:replace-vs" + "9" * 300, "ls1:abba:-:0\x00x2"):
+    (found by bench/hostile.py) or one with a NUL byte is a malformed line, not a crash; so is
+    a scenario name that is no module.function name (``.map-vs-attach``, found the same way)."""
+    for line in ("ls:replace-vs" + "9" * 300, "ls1:abba:-:0\x00x2", "ls1:.map-vs-attach:-:0x3"):
         code = run(["replay", line])
         check(capsys, code)
         assert code == 2

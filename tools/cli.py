@@ -90,6 +90,8 @@ def _python_program(name: str) -> Scenario:
     """A program written with the Python API, by the ``module.function`` name its replay
     lines carry, imported as ``python`` in the current directory would import it."""
     module_name, _, function = name.rpartition(".")
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise BadInput(f"unknown scenario {name!r}: neither a scenario nor a module.function name")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
