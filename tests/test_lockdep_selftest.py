@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockstep.scheduler import LockClass, Mutex, Program, RwLock, RwSem, SpinLock, explore
 
@@ -171,3 +173,62 @@ def test_recursive_read_families(family: str, order: str) -> None:
     sequence = [step for n in order for step in events[int(n) - 1].split(", ")]
     reports = run(sequence)
     assert bool(reports) == fails, reports
+
+
+def _strong_walk_exists(
+    edges: dict[tuple[str, str], int], source: str, target: str, closing: int
+) -> bool:
+    """Brute force: a walk of typed edges from ``source`` to ``target``, at most one edge
+    per state longer than the states there are, with no ``-(xR)->`` followed by
+    ``-(Sx)->`` along it or where ``target -> source`` (of type ``closing``) closes it."""
+    from lockstep.scheduler.lockdep import EN, ER, SN, SR
+
+    ends_r = {ER: True, SR: True, EN: False, SN: False}
+    starts_s = {SN: True, SR: True, EN: False, ER: False}
+    nodes = {a for a, _ in edges} | {b for _, b in edges} | {source, target}
+    limit = 2 * len(nodes) + 1
+
+    def walk(node: str, last: int, length: int) -> bool:
+        if length and node == target and not (ends_r[last] and starts_s[closing]):
+            return True
+        if length == limit:
+            return False
+        for (a, b), types in edges.items():
+            for t in (EN, ER, SN, SR):
+                if a != node or not types & t:
+                    continue
+                if ends_r[last] and starts_s[t]:
+                    continue
+                if walk(b, t, length + 1):
+                    return True
+        return False
+
+    return walk(source, closing, 0)
+
+
+TYPES = st.sampled_from([1, 2, 4, 8, 3, 5, 12, 15])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from("ABCD"), st.sampled_from("ABCD")).filter(lambda e: e[0] != e[1]),
+        TYPES,
+        max_size=6,
+    ),
+    st.tuples(st.sampled_from("ABCD"), st.sampled_from("ABCD")).filter(lambda e: e[0] != e[1]),
+    st.sampled_from([1, 2, 4, 8]),
+)
+def test_the_strong_path_search_against_brute_force(edges, new, closing):
+    """Lockdep's search (a breadth-first search over lock and how it was entered) finds a
+    cycle exactly when a brute-force enumeration of typed walks finds a strong one."""
+    from lockstep.scheduler.lockdep import Edge, Lockdep
+
+    graph = Lockdep()
+    for (a, b), types in edges.items():
+        graph.graph.setdefault(a, {})[b] = Edge(a, b, None, None, 0, types)
+    prev, nxt = new
+    found = graph._bfs(nxt, prev, closing)
+    assert (found is not None) == _strong_walk_exists(edges, nxt, prev, closing)
+    if found is not None:
+        assert found[0].prev == nxt and found[-1].next == prev
