@@ -48,6 +48,8 @@ MAX_BYTES = 1 << 30
 
 _ATOMS = (type(None), bool, int, float, str)
 _CONTAINERS = {list: "l", tuple: "t", dict: "d", set: "s", frozenset: "f"}
+#: the entries made from their contents (no empty shell comes first)
+_IMMUTABLE = frozenset({"t", "f", "R", "e"})
 _PACKAGE = "lockstep.scheduler."
 
 
@@ -204,30 +206,62 @@ def _slots(kind: type) -> list[str]:
 
 
 def decode(table: Any) -> Any:
-    """The object graph `encode` made ``table`` of: its entry 0."""
+    """The object graph `encode` made ``table`` of: its entry 0.
+
+    Without recursion, however deep the graph: the mutable objects and instances are made
+    empty first (a reference to one is then just its identity), the immutable ones (tuples,
+    frozensets) are built items first with an explicit stack, and the mutable ones are
+    filled last."""
     if not isinstance(table, list) or not table:
         raise ValueError("no objects")
-    made: list[Any] = [None] * len(table)
-    done = [False] * len(table)
     for number, entry in enumerate(table):
         if not isinstance(entry, list) or len(entry) not in (2, 3):
             raise ValueError(f"entry {number} is not an object")
-        made[number] = _shell(entry)
+    made: list[Any] = [_shell(entry) for entry in table]
 
-    def value(raw: Any) -> Any:
-        if type(raw) in _ATOMS:
-            return raw
+    def number_of(raw: Any) -> int:
         if not isinstance(raw, dict) or set(raw) != {"r"} or type(raw["r"]) is not int:
             raise ValueError(f"not a value: {str(raw)[:40]}")
-        number = raw["r"]
-        if not 0 <= number < len(table):
-            raise ValueError(f"no object {number}")
-        if not done[number]:
-            done[number] = True
-            made[number] = _fill(made[number], table[number], value)
-        return made[number]
+        if not 0 <= raw["r"] < len(table):
+            raise ValueError(f"no object {raw['r']}")
+        return raw["r"]  # type: ignore[no-any-return]
 
-    return value({"r": 0})
+    def value(raw: Any) -> Any:
+        return raw if type(raw) in _ATOMS else made[number_of(raw)]
+
+    built = [table[n][0] not in _IMMUTABLE for n in range(len(table))]
+    for first in range(len(table)):
+        stack, expanded = [first], set()
+        while stack:
+            number = stack[-1]
+            if built[number]:
+                stack.pop()
+            elif number not in expanded:
+                expanded.add(number)
+                for raw in _items(table[number]):
+                    if type(raw) in _ATOMS or built[number_of(raw)]:
+                        continue
+                    if number_of(raw) in expanded:
+                        raise ValueError(f"object {number} contains itself")
+                    stack.append(number_of(raw))
+            else:
+                stack.pop()
+                made[number] = _fill(None, table[number], value)
+                built[number] = True
+    for number, entry in enumerate(table):
+        if entry[0] not in _IMMUTABLE:
+            _fill(made[number], entry, value)
+    return made[0]
+
+
+def _items(entry: list[Any]) -> list[Any]:
+    """The references an immutable entry's items make (a tuple's, a frozenset's)."""
+    body = entry[1]
+    if entry[0] in ("t", "f"):
+        if not isinstance(body, list):
+            raise ValueError("a container without items")
+        return body
+    return []
 
 
 def _shell(entry: list[Any]) -> Any:
@@ -239,7 +273,7 @@ def _shell(entry: list[Any]) -> Any:
         return {}
     if tag == "s":
         return set()
-    if tag in ("t", "f", "R", "e"):
+    if tag in _IMMUTABLE:
         return None
     if tag == "i":
         kind = _checkpoint_class(entry[1])

@@ -120,7 +120,8 @@ def test_a_crafted_checkpoint_cannot_run_code(tmp_path):
 
 def test_a_checkpoint_is_a_json_table_of_plain_data(tmp_path):
     """What `save` writes `load` reads back as the same graph: shared objects stay shared,
-    cycles close, tuples stay tuples, and a footprint's cached hash is not carried over."""
+    cycles close, tuples stay tuples, a graph 5,000 deep loads (a wakeup tree is as deep as
+    an execution is long), and a footprint's cached hash is not carried over."""
     import json
 
     from lockstep.scheduler import checkpoint
@@ -142,6 +143,20 @@ def test_a_checkpoint_is_a_json_table_of_plain_data(tmp_path):
     assert isinstance(back["dpor"], Dpor) and back["dpor"].preemption_bound == 2
     assert back["cycle"][0] is back["cycle"]
     assert back["pairs"] == {(1, "k"): {5}}
+    deep: list[object] = []
+    chain: object = ()
+    for _ in range(5000):
+        deep, chain = [deep], (chain,)
+    checkpoint.save(path, ("s", None), {"deep": deep, "chain": chain})
+    back = checkpoint.load(path, ("s", None))
+    assert back is not None
+    for key, kind in (("deep", list), ("chain", tuple)):
+        node, depth = back[key], 0
+        while node:
+            assert type(node) is kind and len(node) == 1
+            node, depth = node[0], depth + 1
+        assert depth == 5000
+    checkpoint.save(path, ("s", None), state)
     text = (tmp_path / "c.ckpt").read_text()
     (tmp_path / "c.ckpt").write_text(text.replace('"x"', '"y"'))
     with pytest.raises(checkpoint.CheckpointError, match="corrupt checkpoint"):
