@@ -70,6 +70,7 @@ a bounded naive search covers (loom has the same limit); without one it covers a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -260,12 +261,7 @@ class _DporRun:
         if not i and not dpor.faults and ex.fail_nth is not None:
             dpor.faults = True
         if i:
-            # `_finish`, inlined: this runs at every scheduling point
-            done, fp = stack[i - 1], ex.last_footprint
-            done.fp = fp
-            children = done.wut.children
-            if children and children[0].actor == done.actor:
-                children[0].fp = fp
+            _finish(stack[i - 1], ex.last_footprint)
         if i < len(stack):
             node = stack[i]
             want = node.actor if i < dpor.resume_at else node.wut.children[0].actor
@@ -344,25 +340,15 @@ class _DporRun:
         in program order that is not asleep (and within the preemption bound)."""
         dpor = self.dpor
         bound = dpor.preemption_bound
-        if (
-            bound is None
-            and running is not None
-            and running.index not in node.sleep
-            and running in runnable
-        ):
-            return _Branch(running.index, None)
-        ordered = list(runnable)
-        if running is not None and running in ordered:
-            ordered.remove(running)
-            ordered.insert(0, running)
-        for actor in ordered:
+        first = [running] if running is not None and running in runnable else []
+        for actor in itertools.chain(first, (a for a in runnable if a is not running)):
             if actor.index in node.sleep:
                 continue
             if bound is not None and node.cost(actor.index) > bound:
                 continue
             return _Branch(actor.index, None)
         dpor.blocked += 1
-        return _Branch(ordered[0].index, None)
+        return _Branch((first or runnable)[0].index, None)
 
 
 class _RaceCache:
@@ -390,12 +376,7 @@ class _RaceCache:
         keep = min(resume_at, len(steps), len(stack))
         for j in range(keep):
             node, actor, fp = steps[j]
-            now = node.fp
-            if (
-                node is not stack[j]
-                or actor != node.actor
-                or (fp is not now and (fp is None or now is None or fp.modes != now.modes))
-            ):
+            if node is not stack[j] or actor != node.actor or fp != node.fp:
                 keep = j
                 break
         if keep < len(steps):

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 #: taken as a Recursive reader or Non-recursively.
 EN, ER, SN, SR = 1, 2, 4, 8
 _ENDS_RECURSIVE = ER | SR
+_ENDS_NON_RECURSIVE = EN | SN
 _STARTS_EXCLUSIVE = EN | ER
 
 
@@ -169,7 +170,9 @@ class Lockdep:
             node, after_recursive = state
             for nxt, edge in self.graph.get(node, {}).items():
                 types = edge.types & _STARTS_EXCLUSIVE if after_recursive else edge.types
-                for ends_recursive in {bool(t & _ENDS_RECURSIVE) for t in _bits(types)}:
+                for ends_recursive in (False, True):
+                    if not types & (_ENDS_RECURSIVE if ends_recursive else _ENDS_NON_RECURSIVE):
+                        continue
                     to = (nxt, ends_recursive)
                     if to in parent:
                         continue
@@ -256,10 +259,6 @@ class Lockdep:
             "\n".join(lines),
             tuple(needed),
         )
-
-
-def _bits(types: int) -> list[int]:
-    return [kind for kind in (EN, ER, SN, SR) if types & kind]
 
 
 def _path(

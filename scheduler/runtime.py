@@ -584,11 +584,7 @@ class Execution:
             )
             self._abort(actor)
             raise ExecutionAborted
-        runnable = [
-            a
-            for a in self.actors
-            if not a.done and (a.blocked_on is None or a.blocked_on._grantable(a, a.blocked_write))
-        ]
+        runnable = [a for a in self.actors if a.runnable()]
         if not runnable:
             self._deadlock(actor)
             self._abort(actor)

@@ -73,7 +73,7 @@ class SetupSnapshot:
         self.restored = 0
 
     def wants(self, program: Program) -> bool:
-        """Whether ``ex``'s setup should be taken once it has run."""
+        """Whether the setup of ``program`` should be taken once it has run."""
         return self._taken is None and not self._failed and program.copy_setup
 
     def take(
