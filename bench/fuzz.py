@@ -8,6 +8,10 @@ of one, has such a signature. With ``--variant``, the bug is the variant's, reco
 its expected finding kind.
 
     python bench/fuzz.py [--seeds 0 1 2 3 4] [--max-time 600] [--faults] [--variant NAME]
+                         [--keep DIR] [--until-found]
+
+``--keep DIR`` keeps each seed's findings folder as DIR/seed-N, for reading them one by one;
+``--until-found`` ends a seed's campaign once every bug it looks for is found.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=600.0)
     parser.add_argument("--faults", action="store_true")
     parser.add_argument("--variant", default=None)
+    parser.add_argument("--keep", type=Path, default=None)
+    parser.add_argument("--until-found", action="store_true")
     args = parser.parse_args()
     if args.variant:
         bugs = {args.variant: (None, variants.get(args.variant).kind)}
@@ -53,14 +59,22 @@ def main() -> None:
             bugs["err_unresv unwind"] = (known_signatures("replace-vs-destroy", True), "")
     rows: dict[str, list[Found | None]] = {bug: [] for bug in bugs}
     for seed in args.seeds:
-        with tempfile.TemporaryDirectory() as out:
+        with tempfile.TemporaryDirectory() as scratch:
+            out = args.keep / f"seed-{seed}" if args.keep else Path(scratch)
             campaign = Campaign(
                 seed=seed,
                 max_time=args.max_time,
                 faults=args.faults,
                 variant=args.variant,
-                out=Path(out),
+                out=out,
             )
+            if args.until_found:
+
+                def stop_when_all_found(_: Found, campaign: Campaign = campaign) -> None:
+                    if all(first(campaign.found, *bug) for bug in bugs.values()):
+                        campaign.max_time = 0.0
+
+                campaign.on_found = stop_when_all_found
             campaign.run()
         for bug, (wanted, kind) in bugs.items():
             rows[bug].append(first(campaign.found, wanted, kind))
