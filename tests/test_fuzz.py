@@ -10,9 +10,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lockstep.scenarios import generate, variants
+from lockstep.scenarios import generate, iommufd, variants
 from lockstep.scenarios.spec import build_program
-from lockstep.scenarios.toml_scenario import load, parse
+from lockstep.scenarios.toml_scenario import load, load_spec, parse
 from lockstep.scheduler import Finding, explore
 from lockstep.scheduler.parallel import in_process
 from lockstep.tools.cli import run
@@ -51,6 +51,71 @@ def test_generated_specs_keep_the_callers_contract(spec, seed):
     for finding in result.findings:
         assert "AssertionError" not in finding.title, finding.message
         assert "owner_cnt" not in finding.title, finding.message
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(generate.specs())
+def test_smaller_scenarios_are_valid_and_one_removal_smaller(spec):
+    """Each candidate of the removal pass is a scenario file that loads, with exactly one
+    thing less: an actor, an operation, an object, a setup step, or the device sets or a
+    device's properties (`generate.size` cannot see the last two)."""
+    before = generate.size(spec)
+    for smaller in generate.smaller(spec):
+        assert parse(Path("smaller.toml"), tomllib.loads(generate.dump(smaller))) == smaller
+        after = generate.size(smaller)
+        assert after <= before
+        if after == before:
+            assert smaller.dev_sets != spec.dev_sets or smaller.devices != spec.devices
+        assert smaller.actors and smaller.groups
+
+
+def test_removal_pass_finds_the_hand_written_scenario():
+    """B0 drawn with padding (a third actor, operations and objects it does not need)
+    reduces to exactly what the hand-written destroy-vs-unbind scenario has: one bound
+    device, its unbind racing an IOMMU_DESTROY of its id."""
+    padded = parse(
+        Path("padded.toml"),
+        tomllib.loads(
+            """
+name = "padded"
+description = "B0 with padding"
+[objects]
+ioas = ["ioas1", "ioas2"]
+maps = { ioas2 = 1 }
+groups = { group0 = ["dev1", "dev2"], group1 = ["dev3"] }
+[[setup]]
+op = "bind"
+device = "dev1"
+[[setup]]
+op = "bind"
+device = "dev2"
+[[setup]]
+op = "attach"
+device = "dev2"
+pt = "ioas1"
+[actors]
+t1 = [{ op = "map", ioas = "ioas2", expect = "any" },
+      { op = "unbind", device = "dev1", expect = "any" }]
+t2 = [{ op = "ioas_alloc", as = "new", expect = "any" },
+      { op = "destroy", id = "dev1", expect = "any" },
+      { op = "detach", device = "dev2", expect = "any" }]
+t3 = [{ op = "bind", device = "dev3", expect = "any" }]
+[[post]]
+op = "unmap"
+ioas = "ioas2"
+expect = "any"
+"""
+        ),
+    )
+    campaign = Campaign(variant="destroy-elevates-refcount", budget=100)
+    sig = next(s for s in campaign._verdict(padded, None).findings if "-EBUSY" in s[2])
+    small = campaign._reduce(padded, None, sig, deadline=float("inf"))
+    hand = load_spec(iommufd.DIRECTORY / "destroy-vs-unbind.toml")
+    assert generate.size(small) == (2, 2, 2, 1)
+    assert sorted(op.op for script in small.actors.values() for op in script) == sorted(
+        op.op for script in hand.actors.values() for op in script
+    )
+    assert [op.op for op in small.setup] == [op.op for op in hand.setup] == ["bind"]
 
 
 def _finding(kind: str, key: tuple[object, ...], classes: tuple[str, ...] = ()) -> Finding:

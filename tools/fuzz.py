@@ -44,6 +44,8 @@ from lockstep.tools import DEFAULT_BUDGET, DEFAULT_OUT
 
 #: Seconds a round may spend shrinking one finding.
 SHRINK_SECONDS = 120.0
+#: Seconds the removal pass (`Campaign._reduce`) has at least, after Hypothesis's shrinking.
+REDUCE_SECONDS = 30.0
 
 
 def signature(finding: Finding) -> Signature:
@@ -279,9 +281,28 @@ class Campaign:
         except (_Stop, NoSuchExample, Unsatisfiable):
             return False
         sig = target[0][0]
+        deadline = max(shrink_until[0], time.monotonic() + REDUCE_SECONDS)
+        spec = self._reduce(spec, fail_nth, sig, deadline)
         shrink = time.monotonic() - self._start - found_at[0]
         self._write(sig, spec, fail_nth, found_at, shrink)
         return True
+
+    def _reduce(self, spec: Spec, fail_nth: int | None, sig: Signature, deadline: float) -> Spec:
+        """Remove, one at a time, what the finding does not need (`generate.smaller`),
+        until nothing more can go or ``deadline`` passes. Hypothesis shrinks the choices
+        that drew the scenario, and a removal in the middle of them often redraws the rest;
+        this pass removes operations and objects directly, as Lincheck's minimization
+        does."""
+        progress = True
+        while progress and time.monotonic() < deadline:
+            progress = False
+            for candidate in generate.smaller(spec):
+                if time.monotonic() >= deadline:
+                    break
+                if sig in self._verdict(candidate, fail_nth).findings:
+                    spec, progress = candidate, True
+                    break
+        return spec
 
     def _write(
         self,
