@@ -187,10 +187,16 @@ async def iommufd_hw_pagetable_detach(idev: IommufdDevice) -> Hwpt:
     to put. Note ``igroup->hwpt`` is read before igroup->lock is taken, as in the kernel."""
     igroup = idev.igroup
     await point()
-    hwpt = igroup.hwpt
+    if idev.ictx.variant.later_detach_reads_hwpt_locked:
+        # v6.15 (75f990aef38e): igroup->hwpt is read with igroup->lock held
+        await igroup.lock.lock()
+        hwpt = igroup.hwpt
+    else:
+        hwpt = igroup.hwpt
     assert hwpt is not None, f"{idev.obj.name} detached while its group has no hwpt"
 
-    await igroup.lock.lock()
+    if not idev.ictx.variant.later_detach_reads_hwpt_locked:
+        await igroup.lock.lock()
     igroup.device_list.remove(idev)
     if not igroup.device_list:
         assert hwpt.domain is not None

@@ -157,8 +157,11 @@ async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
 
 
 async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
-    """``iommufd_device_replace()`` called directly (-EINVAL if the group is not attached)."""
-    if pdev.idev is None:
+    """``iommufd_device_replace()`` called directly by an in-kernel user. Its kernel-doc
+    says it "can only be called if iommufd_device_attach() has already succeeded", and
+    VFIO calls it only for an attached device (``vfio_iommufd_physical_attach_ioas``): a
+    caller that has not attached gets -EINVAL here rather than a path no caller takes."""
+    if pdev.idev is None or not pdev.attached:
         return OpResult(-errno.EINVAL)
     pt = [pt_id]
     with operation("iommufd_device_replace"):

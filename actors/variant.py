@@ -1,4 +1,5 @@
-"""Model variants: switches that bring back one historical mistake of the series each.
+"""Model variants: switches that bring back one historical mistake of the series each (and
+one that applies a later fix, to tell which findings that fix removes).
 
 The model as merged (v8, Linux 6.6) is `MERGED`, every switch off. A `Variant` is a frozen
 value handed to the model when a program is built (it lives on the `IommufdCtx`), so every
@@ -33,6 +34,11 @@ class Variant:
     #: B0, before the 6.5-rc fix: IOMMU_DESTROY takes a users reference through
     #: ``iommufd_get_object()`` and keeps it after ``up_read`` (``iommufd_ref_to_users``).
     destroy_elevates_refcount: bool = False
+    #: Not a mistake but a later fix, for telling findings apart: v6.15 (75f990aef38e,
+    #: "Wrap igroup->hwpt and igroup->device_list into attach struct") reads
+    #: ``igroup->hwpt`` in ``iommufd_hw_pagetable_detach()`` under igroup->lock. A finding
+    #: that this switch makes go away is the two-devices-one-group detach race.
+    later_detach_reads_hwpt_locked: bool = False
 
 
 #: The model as merged.
