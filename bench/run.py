@@ -37,6 +37,8 @@ import trio
 from lockstep import scenarios
 from lockstep.scenarios import variants
 from lockstep.scheduler import explore
+from lockstep.scheduler.events import Fault
+from lockstep.scheduler.explore import next_fault, note_reached
 from lockstep.scheduler.lockdep import Lockdep
 from lockstep.scheduler.parallel import explore_parallel
 from lockstep.scheduler.runtime import Execution
@@ -140,23 +142,28 @@ def first_variant_finding(variant: variants.NamedVariant, strategy: str, seed: i
     ``explore --faults`` does (one execution per round for random and pct: the faulting
     flows are sequential, so the round, not the interleaving, decides)."""
     program = scenarios.get(variant.scenario).with_variant(variant.flags)
-    graph, count, fail, most = Lockdep(), 0, 0, 0
+    graph, count = Lockdep(), 0
+    fail: Fault | None = None
+    reached: dict[int, int] = {}
+    done: set[Fault] = set()
     per_round = cap if not variant.faults or strategy == "dfs" else 1
-    while fail <= most:
+    while True:
         chosen, runs = make_strategy(strategy, seed, depth=3), 0
         while count < cap and runs < per_round:
             chooser = chosen.next_chooser()
             if chooser is None:
                 break
-            ex = Execution(program, chooser, lockdep=graph, index=count, fail_nth=fail or None)
+            ex = Execution(program, chooser, lockdep=graph, index=count, fail_nth=fail)
             ex.run()
             count, runs = count + 1, runs + 1
             if variant.faults and not ex.fault_fired:
-                most = max(most, ex.fault_points)
+                note_reached(reached, ex)
             if any(f.kind == variant.kind for f in ex.findings):
                 return count
-        fail += 1
-    return None
+        fail = next_fault(reached, done)
+        if fail is None:
+            return None
+        done.add(fail)
 
 
 def variant_rows(seeds: int) -> list[tuple[str, ...]]:

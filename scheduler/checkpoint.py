@@ -41,7 +41,7 @@ import sys
 from typing import Any
 
 #: The checkpoint format; a file of another version is refused, not misread.
-VERSION = 4
+VERSION = 5
 FORMAT = "lockstep-checkpoint"
 #: a checkpoint larger than this is refused unread (DPOR's state is far smaller)
 MAX_BYTES = 1 << 30

@@ -17,8 +17,8 @@ checks by the lock's holder, ``PEEK_HELD`` and ``FREE_HELD``, are answered by it
 only a free or a queued writer changes them, and no acquisition races with them inside the
 holder's section, where the holder's own acquisition is the race); a writer and
 a reader queueing on one rwsem, and a writer queueing against a trylock (a read trylock
-fails behind a waiting writer); two fault points when faults are injected by count (the
-n-th fault point fails, so their order matters; detected at the first step).
+fails behind a waiting writer). A fault point touches nothing: which one fails is counted
+per actor (`events.Fault`), as the kernel's fail_nth counts per task.
 
 The equivalence, and so what "exhausted" means: two executions are equivalent when every
 actor runs the same steps, every lock is acquired by the same actors in the same order,
@@ -78,8 +78,6 @@ from lockstep.scheduler.events import (
     ACQUIRE,
     ACQUISITIONS,
     ALL_MODES,
-    FAULT,
-    FAULT_KEY,
     FREE,
     FREE_HELD,
     LOCK_OPS,
@@ -126,7 +124,6 @@ def _conflicts() -> list[int]:
         FREE_HELD: _LOCK_STATE | PEEK_HELD | QUEUE_WRITER | QUEUE_READER,
         QUEUE_WRITER: QUEUE_WRITER | QUEUE_READER | _FREES | PEEK | PEEK_HELD,
         QUEUE_READER: QUEUE_WRITER | _FREES,
-        FAULT: FAULT,
     }
     for bit, others in list(single.items()):
         for other in single:
@@ -151,7 +148,7 @@ def conflicting_modes(m: int, n: int) -> int:
     return _REACH[m] & n
 
 
-def dependent(a: Footprint | None, b: Footprint | None, faults: bool = False) -> bool:
+def dependent(a: Footprint | None, b: Footprint | None) -> bool:
     """Whether two steps of different actors may not commute (see the module note)."""
     if a is None or b is None:
         return False
@@ -163,7 +160,7 @@ def dependent(a: Footprint | None, b: Footprint | None, faults: bool = False) ->
     reach = _REACH
     for key, m in x.items():
         n = y.get(key)
-        if n is not None and reach[m] & n and (faults or key != FAULT_KEY):
+        if n is not None and reach[m] & n:
             return True
     return False
 
@@ -258,8 +255,6 @@ class _DporRun:
         i = self.depth
         self.depth += 1
         ex = current()
-        if not i and not dpor.faults and ex.fail_nth is not None:
-            dpor.faults = True
         if i:
             _finish(stack[i - 1], ex.last_footprint)
         if i < len(stack):
@@ -315,7 +310,7 @@ class _DporRun:
             parent = stack[i - 1]
             fp = parent.fp
             sleep = (
-                {q: f for q, f in parent.sleep.items() if not dependent(f, fp, dpor.faults)}
+                {q: f for q, f in parent.sleep.items() if not dependent(f, fp)}
                 if parent.sleep
                 else {}
             )
@@ -395,9 +390,8 @@ class Dpor:
 
     name = "dfs"
 
-    def __init__(self, *, preemption_bound: int | None = None, faults: bool = False) -> None:
+    def __init__(self, *, preemption_bound: int | None = None) -> None:
         self.preemption_bound = preemption_bound
-        self.faults = faults
         self.stack: list[_Node] = []
         #: the node where the next execution leaves the previous one (takes a new branch)
         self.resume_at = 0
@@ -493,7 +487,6 @@ class Dpor:
         """Races of step ``j`` (actor ``a``, ``modes``) with the steps before it, in
         ``races``; completes its ``clock`` and adds it to ``history``."""
         stack = self.stack
-        faults = self.faults
         reach = _REACH
         acquisitions: list[int] = []
         edges: list[int] = []
@@ -502,24 +495,23 @@ class Dpor:
             data.extend(k for k in range(j) if stack[k].actor != a)
         for key, m in modes.items():
             earlier = history.setdefault(key, [])
-            if key != FAULT_KEY or faults:
-                got = m & ACQUISITIONS
-                rest = m & ~LOCK_OPS
-                for k, n in earlier:
-                    if stack[k].actor == a or not reach[m] & n:
-                        continue
-                    if n & FREE_HELD and m & _IN_SECTION:
-                        # inside another's exclusive section: its acquisition is the race
-                        n &= ~FREE_HELD
-                        if not reach[m] & n:
-                            edges.append(k)
-                            continue
-                    if got and reach[got] & n & ~_RELEASES:
-                        acquisitions.append(k)
-                    elif reach[rest] & n or reach[m] & n & ~LOCK_OPS:
-                        data.append(k)
-                    else:
+            got = m & ACQUISITIONS
+            rest = m & ~LOCK_OPS
+            for k, n in earlier:
+                if stack[k].actor == a or not reach[m] & n:
+                    continue
+                if n & FREE_HELD and m & _IN_SECTION:
+                    # inside another's exclusive section: its acquisition is the race
+                    n &= ~FREE_HELD
+                    if not reach[m] & n:
                         edges.append(k)
+                        continue
+                if got and reach[got] & n & ~_RELEASES:
+                    acquisitions.append(k)
+                elif reach[rest] & n or reach[m] & n & ~LOCK_OPS:
+                    data.append(k)
+                else:
+                    edges.append(k)
             earlier.append((j, m))
         for group in (acquisitions, data):
             if group is data:
@@ -590,7 +582,7 @@ class Dpor:
     def _wake(self, k: int, v: list[tuple[int, Footprint | None]], after: Footprint | None) -> None:
         """Plan the sequence ``v`` at node ``k``, whose step ``after`` it is to precede
         (the hook a split exploration overrides)."""
-        wake(self.stack[k], v, self.faults, after)
+        wake(self.stack[k], v, after)
 
     # -- backtracking -----------------------------------------------------------------
 
@@ -617,26 +609,23 @@ class Dpor:
         """The node at ``depth`` is done (a hook for a split exploration's summaries)."""
 
 
-def wake(
-    node: _Node, v: list[tuple[int, Footprint | None]], faults: bool, after: Footprint | None
-) -> bool:
+def wake(node: _Node, v: list[tuple[int, Footprint | None]], after: Footprint | None) -> bool:
     """Insert ``v`` into ``node``'s wakeup tree unless a sleeping actor is a weak initial
     of it (a sequence equivalent to it was explored from here); whether it was inserted."""
-    if covered(node.sleep.items(), v, faults, after):
+    if covered(node.sleep.items(), v, after):
         return False
-    return _insert(node.wut, v, faults, after)
+    return _insert(node.wut, v, after)
 
 
 def covered(
     sleepers: Iterable[tuple[int, Footprint | None]],
     v: Sequence[tuple[int, Footprint | None]],
-    faults: bool,
     after: Footprint | None,
 ) -> bool:
     """Whether one of ``sleepers`` (actor, next step) is a weak initial of ``v`` followed
     by the step ``after``: a sequence equivalent to it starts with a branch already
     explored."""
-    return any(_weak_initial(p, fp, v, faults, after) for p, fp in sleepers)
+    return any(_weak_initial(p, fp, v, after) for p, fp in sleepers)
 
 
 def without(
@@ -666,7 +655,6 @@ def _weak_initial(
     p: int,
     fp: Footprint | None,
     v: Sequence[tuple[int, Footprint | None]],
-    faults: bool,
     after: Footprint | None,
 ) -> bool:
     """Whether actor ``p`` (next step ``fp``) can start a sequence equivalent to ``v``
@@ -682,15 +670,14 @@ def _weak_initial(
     for actor, other in v:
         if actor == p:
             return True
-        if dependent(fp, other, faults):
+        if dependent(fp, other):
             return False
-    return not dependent(fp, after, faults)
+    return not dependent(fp, after)
 
 
 def _insert(
     root: _Branch,
     v: list[tuple[int, Footprint | None]],
-    faults: bool,
     after: Footprint | None,
 ) -> bool:
     """Insert ``v`` (to precede ``after``) into the wakeup tree ``root``, unless a branch
@@ -703,7 +690,7 @@ def _insert(
         if not v:
             return False
         for child in node.children:
-            if _weak_initial(child.actor, child.fp, v, faults, after):
+            if _weak_initial(child.actor, child.fp, v, after):
                 v = without(v, child.actor)
                 node = child
                 break

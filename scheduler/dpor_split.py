@@ -167,9 +167,8 @@ class Splitter(Dpor):
         *,
         split: int | None = None,
         preemption_bound: int | None = None,
-        faults: bool = False,
     ) -> None:
-        super().__init__(preemption_bound=preemption_bound, faults=faults)
+        super().__init__(preemption_bound=preemption_bound)
         #: the cut's depth (steps); chosen from the first execution when None
         self.split = split
         #: every node above the cut, and the nodes below it that tasks reported, by path
@@ -248,7 +247,7 @@ class Splitter(Dpor):
         node = self.nodes[path]
         if kind == "wake":
             asleep, late = sleepers(node, branch)
-            if not covered(asleep, steps, self.faults, after):
+            if not covered(asleep, steps, after):
                 self._descend(path, node, late, steps, after)
             return
         ((q, fp),) = steps
@@ -268,10 +267,10 @@ class Splitter(Dpor):
         the first of them that is a weak initial of ``v``, else as a new branch."""
         while True:
             for p, fp in late:
-                if _weak_initial(p, fp, v, self.faults, after):
+                if _weak_initial(p, fp, v, after):
                     break
             else:
-                if _insert(node.wut, v, self.faults, after):
+                if _insert(node.wut, v, after):
                     self._grow(path, node)
                 return
             rest = without(v, p)
@@ -316,10 +315,10 @@ class Splitter(Dpor):
         it had; unless an earlier late task covers it."""
         sequence = [sibling, *rest]
         tree = self._again.setdefault(path, _Branch(-1, None))
-        if not _insert(tree, sequence, self.faults, after):
+        if not _insert(tree, sequence, after):
             return
         head = _Branch(-1, None)
-        _insert(head, sequence, self.faults, after)
+        _insert(head, sequence, after)
         self.late_tasks += 1
         self._ship_branch(path, node, dict(sleepers(node, sibling[0])[0]), head.children[0])
 
@@ -385,10 +384,8 @@ class Splitter(Dpor):
 class Subtree(Dpor):
     """A worker's DPOR: one task, the subtree below its floor."""
 
-    def __init__(
-        self, task: Task, *, preemption_bound: int | None = None, faults: bool = False
-    ) -> None:
-        super().__init__(preemption_bound=preemption_bound, faults=faults)
+    def __init__(self, task: Task, *, preemption_bound: int | None = None) -> None:
+        super().__init__(preemption_bound=preemption_bound)
         self.stack = unpack(task.stack)
         self.floor = task.floor
         #: the races this task found above its floor, in the order found, each once
@@ -417,7 +414,7 @@ class Subtree(Dpor):
         if self._probed:
             return
         node = self.stack[k]
-        if not covered(sleepers(node, node.actor)[0], v, self.faults, after):
+        if not covered(sleepers(node, node.actor)[0], v, after):
             self._send(("wake", self._path(k), node.actor, list(v), after))
 
     def _add_branch(self, k: int, q: int, fp: Footprint | None) -> None:

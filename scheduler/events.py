@@ -35,10 +35,10 @@ FINDING_KINDS: Final = (
 #: ``READ_ACQUIRE`` (rwsem shared), ``RELEASE``, ``READ_RELEASE``. Lock state read or
 #: changed outside lock operations: ``PEEK`` (a check that reads the holders, a trylock),
 #: ``FREE`` (the lock's object is freed). An rwsem's queue: ``QUEUE_WRITER`` (a writer
-#: waits, which holds back later readers) and ``QUEUE_READER``. ``FAULT``: a fault point.
-#: The same checks by an actor that holds the lock: ``PEEK_HELD`` (its own hold answers
-#: them; only a free or a queued writer can change the answer) and ``FREE_HELD`` (freed by
-#: its exclusive holder, inside a section no other actor can enter).
+#: waits, which holds back later readers) and ``QUEUE_READER``. The same checks by an
+#: actor that holds the lock: ``PEEK_HELD`` (its own hold answers them; only a free or a
+#: queued writer can change the answer) and ``FREE_HELD`` (freed by its exclusive holder,
+#: inside a section no other actor can enter).
 READ: Final = 1
 WRITE: Final = 2
 ACQUIRE: Final = 4
@@ -49,7 +49,6 @@ PEEK: Final = 64
 FREE: Final = 128
 QUEUE_WRITER: Final = 256
 QUEUE_READER: Final = 512
-FAULT: Final = 1024
 PEEK_HELD: Final = 2048
 FREE_HELD: Final = 4096
 #: One more than every combination of modes.
@@ -57,8 +56,9 @@ ALL_MODES: Final = 8192
 #: The operations lock ordering is made of (their races are planned as lock races).
 LOCK_OPS: Final = ACQUIRE | READ_ACQUIRE | RELEASE | READ_RELEASE
 ACQUISITIONS: Final = ACQUIRE | READ_ACQUIRE
-#: The key of every fault point (their order matters only when faults are injected by count).
-FAULT_KEY: Final = "#fault"
+#: A fault choice, as the kernel's per-task fail_nth: ``(actor index, n)``, that actor's
+#: n-th fault point fails. A fault point touches nothing shared: an actor's count is its own.
+Fault = tuple[int, int]
 
 Key = int | str
 #: kind, sorted lock classes, what fired (see `signature`)

@@ -9,14 +9,17 @@ report may need edges that earlier executions recorded; the explorer therefore k
 choices of every execution that added an edge to the graph, and the finding's schedule
 carries those it needs, in order, before its own execution.
 
-Fault injection (``faults=True``) works as the kernel's fail_nth: the exploration runs once
-with no fault, then again with the 1st fault point of every execution failing, the 2nd, and
-so on, each time with a fresh strategy, until no execution reaches the n-th fault point. An
-execution that reaches its n-th point can only have the fault-free prefix of one already
-run, so the rounds cover every fault point of every explored interleaving. The fault choice
-is the schedule option ``fail``: one number for every execution of the line, or one per
-execution joined by ``.`` (0: no fault) when a lockdep report needs executions of several
-rounds.
+Fault injection (``faults=True``) works as the kernel's fail_nth, which counts per task:
+the exploration runs once with no fault, then again for each actor with its 1st fault point
+failing, its 2nd, and so on, each time with a fresh strategy, for every point some
+fault-free execution of that actor reached (`next_fault`). An execution that reaches an
+actor's n-th point can only have the fault-free prefix of one already run, so the rounds
+cover every fault point of every explored interleaving. Counting per actor keeps fault
+points independent: which one fails does not depend on how the actors interleave, so a
+round is no larger than the fault-free exploration. The fault choice is the schedule option
+``fail``: ``A_N`` (actor ``A``'s ``N``-th fault point) for every execution of the line, or
+one per execution joined by ``.`` (0: no fault) when a lockdep report needs executions of
+several rounds.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from attrs import field, frozen
 
 from lockstep.scheduler import checkpoint as checkpoints
-from lockstep.scheduler.events import Event, Finding, Signature
+from lockstep.scheduler.events import Event, Fault, Finding, Signature
 from lockstep.scheduler.lockdep import Edge, Lockdep
 from lockstep.scheduler.runtime import (
     DEFAULT_STEP_BOUND,
@@ -46,9 +49,9 @@ from lockstep.scheduler.snapshot import SetupSnapshot
 from lockstep.scheduler.strategies import Replay, Strategy, make_strategy
 
 ProgramFn = Callable[[], Program | Mapping[str, ActorFn]]
-#: One execution as a schedule line holds it: its choices, and its failing fault point (0:
-#: none).
-Contribution = tuple[tuple[int, ...], int]
+#: One execution as a schedule line holds it: its choices, and its failing fault point
+#: (None: none).
+Contribution = tuple[tuple[int, ...], Fault | None]
 
 #: Executions a random exploration runs when no limit is given.
 DEFAULT_RANDOM_EXECUTIONS = 100
@@ -69,8 +72,9 @@ class ExploreResult:
     contributors: Mapping[int, Contribution] = field(factory=dict, eq=False, kw_only=True)
     #: With faults: how many fault points the exploration failed, one at a time (fail_nth).
     fault_points: int | None = field(default=None, kw_only=True)
-    #: the most fault points an execution with no fault injected reached.
-    reached: int = field(default=0, kw_only=True, eq=False)
+    #: the most fault points each actor (by index) reached in an execution with no fault
+    #: injected
+    reached: Mapping[int, int] = field(factory=dict, kw_only=True, eq=False)
     preemption_bound: int | None = field(default=None, kw_only=True)
     #: stopped by Ctrl-C (KeyboardInterrupt) after ``executions``: the findings so far
     interrupted: bool = field(default=False, kw_only=True, eq=False)
@@ -125,7 +129,7 @@ def explore(
     max_seconds: float | None = None,
     stop_on_first: bool = False,
     on_finding: Callable[[Finding], None] | None = None,
-    fail_nth: int | None = None,
+    fail_nth: Fault | None = None,
     copy_setup: bool = True,
     on_resume: Callable[[int], None] | None = None,
 ) -> ExploreResult:
@@ -133,8 +137,9 @@ def explore(
 
     ``executions`` caps the number of executions (random and pct run
     `DEFAULT_RANDOM_EXECUTIONS` without it; dfs runs to exhaustion); with ``faults``, the
-    cap is per fault choice (fail_nth: the exploration runs fault-free, then with the n-th
-    fault point failing, for n = 1, 2, ... while some execution reaches it). With ``trace``,
+    cap is per fault choice (fail_nth: the exploration runs fault-free, then with each
+    actor's n-th fault point failing, for every point a fault-free execution reached; see
+    the module note). With ``trace``,
     each finding carries the trace of the execution that showed it. ``preemption_bound``
     limits dfs and naive-dfs to executions with at most that many preemptions (CHESS, loom);
     ``depth`` is the bug depth pct aims at. ``strategy`` is a name, or a strategy object
@@ -142,8 +147,8 @@ def explore(
     for each fault choice). ``progress(executions, findings)`` is called after every
     execution (the CLI's progress bar). With ``checkpoint`` (a file), the state is saved
     every ``checkpoint_every`` executions and an exploration resumes from it. With
-    ``fail_nth``, the exploration is one round of a faults exploration: every execution
-    fails its ``fail_nth``-th fault point (0: none; what a parallel share runs). With
+    ``fail_nth`` (actor, n), the exploration is one round of a faults exploration: every
+    execution fails that actor's n-th fault point (what a parallel share runs). With
     ``copy_setup`` (and a program that allows it), the setup runs once and later executions
     start from a copy of its result (`scheduler.snapshot`); off, every execution runs it.
     ``on_resume(executions)`` is called when the exploration resumes from ``checkpoint``.
@@ -165,10 +170,11 @@ def explore(
     found = Findings(name, options)
     count = 0
     exhausted = True
-    fail, most, runs = 0, 0, 0
-    if fail_nth is not None:
-        fail = most = fail_nth
-    reached = 0
+    fail, runs = fail_nth, 0
+    #: the most fault points each actor reached in an execution with no fault injected
+    reached: dict[int, int] = {}
+    #: the fault choices whose rounds have run
+    done: set[Fault] = set()
     snapshot = SetupSnapshot() if copy_setup else None
     identity = (
         name,
@@ -190,16 +196,15 @@ def explore(
     if resumed is not None:
         chosen, pending, graph = resumed["strategy"], resumed["chooser"], resumed["graph"]
         found, count = resumed["findings"], resumed["count"]
-        fail, most, runs, exhausted, reached = resumed["fault"]
+        fail, runs, exhausted, reached, done = resumed["fault"]
         if on_resume is not None:
             on_resume(count)
 
     def rounds() -> Generator[Execution, None, None]:
         """The executions, round after round of fault choices (run by `run_all`)."""
-        nonlocal chosen, pending, count, fail, most, runs, exhausted, reached
-        nonlocal interrupted, stopped
+        nonlocal chosen, pending, count, fail, runs, exhausted, interrupted, stopped
         reported = 0
-        while fail <= most:
+        while True:
             while executions is None or runs < executions:
                 chooser = pending if pending is not None else chosen.next_chooser()
                 pending = None
@@ -212,7 +217,7 @@ def explore(
                         "graph": graph,
                         "findings": found,
                         "count": count,
-                        "fault": (fail, most, runs, exhausted, reached),
+                        "fault": (fail, runs, exhausted, reached, done),
                     }
                     checkpoints.save(checkpoint, identity, state)
                 try:
@@ -233,10 +238,8 @@ def explore(
                     interrupted = True
                     break
                 if not ex.fault_fired:
-                    reached = max(reached, ex.fault_points)
-                    if faults:
-                        # a fault-free run: a later round can fail any of its points
-                        most = max(most, reached)
+                    # a fault-free run: a later round can fail any of its points
+                    note_reached(reached, ex)
                 count += 1
                 runs += 1
                 if progress is not None:
@@ -253,11 +256,13 @@ def explore(
                     stopped = f"stopped after {max_seconds:g} s"
                     break
             exhausted = exhausted and chosen.exhausted and not interrupted and not stopped
-            if interrupted or stopped:
+            if interrupted or stopped or not faults:
                 break
-            fail += 1
-            if fail <= most:
-                chosen, runs = fresh(), 0
+            fail = next_fault(reached, done)
+            if fail is None:
+                break
+            done.add(fail)
+            chosen, runs = fresh(), 0
 
     run_all(rounds())
     if checkpoint and not interrupted and not stopped:
@@ -271,7 +276,7 @@ def explore(
         tuple(graph.edges()) if graph is not None else (),
         counts=dict(graph.counts) if graph is not None else {},
         contributors=found.contributors,
-        fault_points=most if faults else None,
+        fault_points=len(done) if faults else None,
         reached=reached,
         preemption_bound=preemption_bound,
         interrupted=interrupted,
@@ -288,6 +293,26 @@ def is_interrupt(exc: BaseException) -> bool:
     return False
 
 
+def note_reached(reached: dict[int, int], ex: Execution) -> None:
+    """Take into ``reached`` (actor index -> most fault points) the fault points the
+    fault-free execution ``ex`` passed."""
+    for actor, n in ex.fault_points.items():
+        if n > reached.get(actor, 0):
+            reached[actor] = n
+
+
+def next_fault(reached: dict[int, int], done: set[Fault]) -> Fault | None:
+    """The next fault choice to run a round with: the lowest (n, actor) not yet run with n
+    within what that actor reached; None when every one has run. A choice that a later
+    round's fault-free execution first reaches is still taken (rounds need not be in
+    order)."""
+    todo = [(n, a) for a, most in reached.items() for n in range(1, most + 1) if (a, n) not in done]
+    if not todo:
+        return None
+    n, a = min(todo)
+    return (a, n)
+
+
 def run_execution(
     program: ProgramFn,
     chooser: Chooser,
@@ -296,12 +321,12 @@ def run_execution(
     index: int,
     *,
     step_bound: int,
-    fail: int,
+    fail: Fault | None,
     trace: bool = False,
     snapshot: SetupSnapshot | None = None,
 ) -> Generator[Execution, None, Execution]:
-    """Execution ``index`` into ``graph``, failing its ``fail``-th fault point (0: none), for
-    `run_all` to run; then take its findings into ``found``."""
+    """Execution ``index`` into ``graph``, failing the fault point ``fail`` (None: none),
+    for `run_all` to run; then take its findings into ``found``."""
     ex = Execution(
         program,
         chooser,
@@ -309,11 +334,11 @@ def run_execution(
         index=index,
         trace=trace,
         step_bound=step_bound,
-        fail_nth=fail or None,
+        fail_nth=fail,
         snapshot=snapshot,
     )
     yield ex
-    found.record(ex, graph, index, fail if ex.fault_points >= fail else 0)
+    found.record(ex, graph, index, fail if ex.fault_fired else None)
     return ex
 
 
@@ -330,9 +355,9 @@ class Findings:
         self.seen: set[Signature] = set()
         self.contributors: dict[int, Contribution] = {}
 
-    def record(self, ex: Execution, graph: Lockdep | None, index: int, fail: int) -> None:
+    def record(self, ex: Execution, graph: Lockdep | None, index: int, fail: Fault | None) -> None:
         """Take the findings of execution ``index`` (``ex``, which failed fault point
-        ``fail``; 0: none), which ran into ``graph``."""
+        ``fail``; None: none), which ran into ``graph``."""
         this = (tuple(ex.choices), fail)
         if graph is not None and graph.added:
             self.contributors[index] = this
@@ -356,27 +381,34 @@ class Findings:
         return True
 
 
-def _fail_option(fails: list[int]) -> tuple[tuple[str, str], ...]:
+def _fail_option(fails: list[Fault | None]) -> tuple[tuple[str, str], ...]:
     """The ``fail`` option of a schedule whose executions failed these fault points."""
     if not any(fails):
         return ()
-    if len(set(fails)) == 1:
-        return (("fail", str(fails[0])),)
-    return (("fail", ".".join(map(str, fails))),)
+    texts = ["0" if f is None else f"{f[0]}_{f[1]}" for f in fails]
+    if len(set(texts)) == 1:
+        return (("fail", texts[0]),)
+    return (("fail", ".".join(texts)),)
 
 
-def fail_nths(schedule: Schedule) -> list[int | None]:
+_FAULT = re.compile(r"^(?:0|([0-9]{1,9})_([1-9][0-9]{0,8}))$")
+
+
+def fail_nths(schedule: Schedule) -> list[Fault | None]:
     """Each execution's failing fault point from the ``fail`` option (None: no fault)."""
     value = schedule.option("fail")
     count = len(schedule.executions)
     if value is None:
         return [None] * count
-    parts = value.split(".")
-    if not all(p.isdigit() and len(p) <= 9 for p in parts) or len(parts) not in (1, count):
+    parts = [_FAULT.match(p) for p in value.split(".")]
+    if not all(parts) or len(parts) not in (1, count):
         raise ScheduleError(
-            f"malformed schedule: fail={value} needs one number, or one per execution ({count})"
+            f"malformed schedule: fail={value} needs one fault point ACTOR_N (0: none), "
+            f"or one per execution ({count}) joined by '.'"
         )
-    nths = [int(p) or None for p in parts]
+    nths: list[Fault | None] = [
+        (int(m[1]), int(m[2])) if m is not None and m[1] is not None else None for m in parts
+    ]
     return nths * count if len(nths) == 1 else nths
 
 

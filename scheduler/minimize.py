@@ -28,7 +28,7 @@ import attrs
 from attrs import frozen
 
 from lockstep.scheduler import runtime
-from lockstep.scheduler.events import Signature, describe
+from lockstep.scheduler.events import Fault, Signature, describe
 from lockstep.scheduler.lockdep import Lockdep
 from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
 from lockstep.scheduler.schedule import Schedule, ScheduleError
@@ -82,7 +82,7 @@ def _attempt(
     prior: Sequence[Sequence[int]],
     wanted: Sequence[int | None],
     step_bound: int,
-    nths: Sequence[int | None],
+    nths: Sequence[Fault | None],
 ) -> Attempt:
     """Replay ``prior`` exactly and run ``wanted`` leniently; ``nths`` is each execution's
     failing fault point (the schedule's ``fail`` option)."""
@@ -204,7 +204,7 @@ def _bounded_search(
     bound: int,
     budget: int,
     step_bound: int,
-    nths: Sequence[int | None],
+    nths: Sequence[Fault | None],
     late: Callable[[], bool],
 ) -> Attempt | None:
     """The first execution with at most ``bound`` preemptions that shows ``finding`` on its

@@ -40,12 +40,15 @@ import attrs
 from attrs import frozen
 
 from lockstep.scheduler.dpor_split import Escape, Splitter, Subtree, Summary, Task
+from lockstep.scheduler.events import Fault
 from lockstep.scheduler.explore import (
     DEFAULT_RANDOM_EXECUTIONS,
     ExploreResult,
     Findings,
     ProgramFn,
     explore,
+    next_fault,
+    note_reached,
     replay,
     run_execution,
 )
@@ -117,19 +120,24 @@ def explore_parallel(
     options = tuple(options)
     merged = _Merged(load(name, variant), name, options, step_bound)
     with open_engine(jobs, dask_scheduler, engine) as running:
-        fail, most = 0, 0
-        while fail <= most:
-            nth = fail if faults else None
+        fail: Fault | None = None
+        done: set[Fault] = set()
+        while True:
             if strategy == "dfs":
-                _split(running, merged, load, name, variant, preemption_bound, split, nth, progress)
+                _split(
+                    running, merged, load, name, variant, preemption_bound, split, fail, progress
+                )
             else:
                 total = DEFAULT_RANDOM_EXECUTIONS if executions is None else executions
-                _shares(running, merged, load, name, variant, strategy, seed, depth, total, nth)
+                _shares(running, merged, load, name, variant, strategy, seed, depth, total, fail)
                 if progress is not None:
                     progress(merged.executions, len(merged.found.findings))
-            if faults and not fail:
-                most = merged.reached
-            fail += 1
+            if not faults:
+                break
+            fail = next_fault(merged.reached, done)
+            if fail is None:
+                break
+            done.add(fail)
     graph = merged.graph
     return ExploreResult(
         name,
@@ -140,7 +148,7 @@ def explore_parallel(
         tuple(graph.edges()),
         counts=dict(graph.counts),
         contributors=merged.found.contributors,
-        fault_points=most if faults else None,
+        fault_points=len(done) if faults else None,
         reached=merged.reached,
         preemption_bound=preemption_bound if strategy == "dfs" else None,
     )
@@ -156,7 +164,7 @@ def _shares(
     seed: int,
     depth: int,
     total: int,
-    fail_nth: int | None,
+    fail_nth: Fault | None,
 ) -> None:
     """Random or pct: one share of the executions per worker, merged in order."""
     k = (
@@ -218,10 +226,10 @@ class _Merged:
         self.graph = Lockdep()
         self.found = Findings(name, options)
         self.executions = 0
-        #: the most fault points an execution with no fault injected reached
-        self.reached = 0
+        #: the most fault points each actor reached in an execution with no fault injected
+        self.reached: dict[int, int] = {}
 
-    def run(self, chooser: Chooser, fail_nth: int | None) -> None:
+    def run(self, chooser: Chooser, fail_nth: Fault | None) -> None:
         """Run one execution here, into the exploration's graph."""
         ex = run_all(
             run_execution(
@@ -231,11 +239,11 @@ class _Merged:
                 self.found,
                 self.executions,
                 step_bound=self.step_bound,
-                fail=fail_nth or 0,
+                fail=fail_nth,
             )
         )
         if not ex.fault_fired:
-            self.reached = max(self.reached, ex.fault_points)
+            note_reached(self.reached, ex)
         self.executions += 1
 
     def take(self, result: ExploreResult) -> None:
@@ -252,7 +260,8 @@ class _Merged:
             if path is not None:
                 self._report(path, mine)
         self.executions += result.executions
-        self.reached = max(self.reached, result.reached)
+        for actor, n in result.reached.items():
+            self.reached[actor] = max(self.reached.get(actor, 0), n)
 
     def _report(self, path: list[Edge], closing: Edge) -> None:
         """Replay the executions that recorded a cycle's edges, the closing one last."""
@@ -273,7 +282,7 @@ def _split(
     variant: str | None,
     preemption_bound: int | None,
     split: int | None,
-    fail_nth: int | None,
+    fail_nth: Fault | None,
     progress: Callable[[int, int], None] | None,
 ) -> None:
     """dfs: probe the top of the tree here, ship the tasks, plan what comes back."""
@@ -310,12 +319,12 @@ def _split(
             progress(merged.executions, len(merged.found.findings))
 
 
-def _pct_k(program: ProgramFn, seed: int, depth: int, step_bound: int, fail_nth: int | None) -> int:
+def _pct_k(
+    program: ProgramFn, seed: int, depth: int, step_bound: int, fail_nth: Fault | None
+) -> int:
     """PCT's ``k``: the length of execution 0, run here as a plain exploration would."""
     chooser = Pct(seed, depth).next_chooser()
-    Execution(
-        program, chooser, lockdep=None, step_bound=step_bound, fail_nth=fail_nth or None
-    ).run()
+    Execution(program, chooser, lockdep=None, step_bound=step_bound, fail_nth=fail_nth).run()
     return max(1, chooser.steps)
 
 
@@ -343,7 +352,7 @@ def _share(
     total: int,
     step_bound: int,
     options: tuple[tuple[str, str], ...],
-    fail_nth: int | None,
+    fail_nth: Fault | None,
 ) -> ExploreResult:
     """Random or pct, one share: executions ``start, start + stride, ...`` below ``total``."""
     count = len(range(start, total, stride))
@@ -371,10 +380,10 @@ def _subtree(
     preemption_bound: int | None,
     step_bound: int,
     options: tuple[tuple[str, str], ...],
-    fail_nth: int | None,
+    fail_nth: Fault | None,
 ) -> tuple[ExploreResult, list[Escape], list[Summary]]:
     """dfs, one task: explore its subtree; its result, escapes and summary."""
-    strategy = Subtree(task, preemption_bound=preemption_bound, faults=bool(fail_nth))
+    strategy = Subtree(task, preemption_bound=preemption_bound)
     result = explore(
         _program(load, name, variant),
         strategy=strategy,

@@ -51,8 +51,6 @@ from attrs import define, field
 from lockstep.scheduler import access
 from lockstep.scheduler.events import (
     ACQUIRE,
-    FAULT,
-    FAULT_KEY,
     FREE,
     FREE_HELD,
     PEEK,
@@ -65,6 +63,7 @@ from lockstep.scheduler.events import (
     RELEASE,
     WRITE,
     Event,
+    Fault,
     Footprint,
     Signature,
     Site,
@@ -268,7 +267,7 @@ class Execution:
         index: int = 0,
         trace: bool = False,
         step_bound: int = DEFAULT_STEP_BOUND,
-        fail_nth: int | None = None,
+        fail_nth: Fault | None = None,
         step_seconds: float | None = -1.0,
         snapshot: SetupSnapshot | None = None,
     ) -> None:
@@ -287,10 +286,10 @@ class Execution:
         self.trace: list[Event] | None = [] if trace else None
         self.step_bound = step_bound
         self.fail_nth = fail_nth
-        #: fault points the actors passed (the setup's and the post part's are not counted:
-        #: they run fault-free, as the kernel's fail_nth tests enable injection only after
-        #: their setup).
-        self.fault_points = 0
+        #: fault points each actor passed, by actor index (the setup's and the post part's
+        #: are not counted: they run fault-free, as the kernel's fail_nth tests enable
+        #: injection only after their setup)
+        self.fault_points: dict[int, int] = {}
         self.fault_fired = False
         #: the creator of the objects the part running alone makes (`_SETUP_CREATOR`,
         #: `_POST_CREATOR`); None while the actors run
@@ -800,11 +799,10 @@ class Execution:
         actor = self.running
         assert actor is not None
         await self.switch(actor, name)
-        access.record(FAULT_KEY, FAULT)
         if self._alone is not None:
             return False
-        self.fault_points += 1
-        if self.fault_points != self.fail_nth:
+        n = self.fault_points[actor.index] = self.fault_points.get(actor.index, 0) + 1
+        if (actor.index, n) != self.fail_nth:
             return False
         self.fault_fired = True
         self.event(actor, "fault", name, f"fails with -{errno}")

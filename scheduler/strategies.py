@@ -194,15 +194,13 @@ def make_strategy(
     seed: int,
     *,
     preemption_bound: int | None = None,
-    faults: bool = False,
     depth: int = 3,
 ) -> Strategy:
-    """The strategy called ``name``; ``faults``: fault points are ordered (fail_nth);
-    ``depth``: the bug depth PCT aims at."""
+    """The strategy called ``name``; ``depth``: the bug depth PCT aims at."""
     if name == "dfs":
         from lockstep.scheduler.dpor import Dpor
 
-        return Dpor(preemption_bound=preemption_bound, faults=faults)
+        return Dpor(preemption_bound=preemption_bound)
     if name == "naive-dfs":
         return DepthFirst(preemption_bound=preemption_bound)
     if name == "random":

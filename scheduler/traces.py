@@ -61,10 +61,8 @@ def _effects(modes: int) -> dict[str, set[str]]:
     return touched
 
 
-def conflict(m: int, n: int, key: object, faults: bool = False) -> bool:
+def conflict(m: int, n: int) -> bool:
     """Whether accesses ``m`` and ``n`` of one key by different actors conflict."""
-    if key == ev.FAULT_KEY:
-        return faults
     a, b = _effects(m), _effects(n)
     for component, hows in a.items():
         others = b.get(component)
@@ -77,9 +75,7 @@ def conflict(m: int, n: int, key: object, faults: bool = False) -> bool:
     return False
 
 
-def canonical(
-    steps: list[Step], waiting: tuple[tuple[int, int], ...] = (), faults: bool = False
-) -> tuple[object, ...]:
+def canonical(steps: list[Step], waiting: tuple[tuple[int, int], ...] = ()) -> tuple[object, ...]:
     """The class of an interleaving: per-actor steps, who waits at the end, and the order
     of every conflicting pair of accesses."""
     count: dict[int, int] = {}
@@ -93,10 +89,10 @@ def canonical(
         for key, mode in modes.items():
             by_key.setdefault(key, []).append((actor, k, mode))
     order = set()
-    for key, accesses in by_key.items():
+    for accesses in by_key.values():
         for j, (b, kb, n) in enumerate(accesses):
             for a, ka, m in accesses[:j]:
-                if a != b and conflict(m, n, key, faults):
+                if a != b and conflict(m, n):
                     order.add(((a, ka), (b, kb)))
     actors = tuple(sorted((a, tuple(f)) for a, f in per_actor.items()))
     return (actors, tuple(sorted(waiting)), frozenset(order))

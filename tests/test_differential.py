@@ -340,7 +340,6 @@ _MODES = {
         "FREE",
         "QUEUE_WRITER",
         "QUEUE_READER",
-        "FAULT",
         "PEEK_HELD",
         "FREE_HELD",
     )

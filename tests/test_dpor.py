@@ -13,8 +13,6 @@ from lockstep.scheduler import LockClass, Mutex, Program, RwSem, SpinLock, explo
 from lockstep.scheduler.dpor import dependent
 from lockstep.scheduler.events import (
     ACQUIRE,
-    FAULT,
-    FAULT_KEY,
     FREE,
     PEEK,
     QUEUE_READER,
@@ -182,8 +180,6 @@ def test_dependency_relation():
     assert dependent(fp("L", QUEUE_WRITER), fp("L", QUEUE_READER))
     assert not dependent(fp("L", QUEUE_READER), fp("L", QUEUE_READER))
     assert not dependent(None, w), "an actor's first step touches only its own state"
-    fault = fp(FAULT_KEY, FAULT)
-    assert not dependent(fault, fault) and dependent(fault, fault, faults=True)
     both = Footprint({"x": READ, "L": ACQUIRE})
     assert dependent(both, w) and dependent(both, rel) and not dependent(both, r)
 
@@ -213,23 +209,40 @@ def test_explore_reports_progress_after_every_execution():
     assert [n for n, _ in seen] == list(range(1, result.executions + 1))
 
 
-def test_fault_points_are_ordered_when_a_fault_is_injected_by_count():
+def test_fault_points_stay_independent_when_a_fault_is_injected():
+    """fail_nth counts per actor, as the kernel's counts per task: which actor reaches a
+    fault point first does not decide which point fails, so one execution covers each
+    fault choice, and every interleaving fails the same actor's point."""
     from lockstep.scheduler import fault_point
     from lockstep.scheduler.dpor import Dpor
     from lockstep.scheduler.runtime import Execution
+    from lockstep.scheduler.strategies import DepthFirst
+
+    failed: list[tuple[str, ...]] = []
 
     def program():
         async def a():
-            await fault_point("kzalloc", 12)
+            if await fault_point("kzalloc", 12):
+                failed.append(("a",))
 
-        return {"a": a, "b": a}
+        async def b():
+            if await fault_point("kzalloc", 12):
+                failed.append(("b",))
 
-    def runs(fail_nth):
-        strategy, count = Dpor(), 0
+        return {"a": a, "b": b}
+
+    def runs(strategy, fail_nth):
+        count = 0
+        failed.clear()
         while (chooser := strategy.next_chooser()) is not None:
             Execution(program, chooser, fail_nth=fail_nth).run()
             count += 1
         return count
 
-    assert runs(None) == 1
-    assert runs(1) == 2, "which actor reaches the first fault point matters"
+    assert runs(Dpor(), None) == 1
+    for fail, who in (((0, 1), "a"), ((1, 1), "b")):
+        assert runs(Dpor(), fail) == 1
+        assert failed == [(who,)]
+        naive = runs(DepthFirst(), fail)
+        assert naive > 1 and failed == [(who,)] * naive
+

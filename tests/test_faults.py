@@ -46,7 +46,7 @@ def test_faults_combine_with_interleavings_and_replay_exactly():
     assert kinds == {"exception"}
     [finding] = result.findings
     schedule = Schedule.parse(finding.schedule)
-    assert schedule.option("fail") in {"1", "3"}
+    assert schedule.option("fail") in {"0_1", "1_1"}
     replayed = replay(_two_allocs, finding.schedule)
     assert [f.title for f in replayed.findings] == [finding.title]
     assert any(e.kind == "fault" for e in replayed.trace)
@@ -68,12 +68,13 @@ def test_setup_runs_without_faults():
     assert result.clean and result.fault_points == 1
 
 
-def test_fail_option_is_one_number_or_one_per_execution():
-    assert fail_nths(Schedule.parse("ls1:s:fail=3:0/1")) == [3, 3]
-    assert fail_nths(Schedule.parse("ls1:s:fail=0.2:0/1")) == [None, 2]
+def test_fail_option_is_one_fault_point_or_one_per_execution():
+    assert fail_nths(Schedule.parse("ls1:s:fail=1_3:0/1")) == [(1, 3), (1, 3)]
+    assert fail_nths(Schedule.parse("ls1:s:fail=0.0_2:0/1")) == [None, (0, 2)]
     assert fail_nths(Schedule.parse("ls1:s:-:0")) == [None]
-    with pytest.raises(ScheduleError, match="one per execution"):
-        fail_nths(Schedule.parse("ls1:s:fail=1.2.3:0/1"))
+    for bad in ("1_2.0.0_3", "3", "1_0", "x_1", "1_2_3", "1_" + "9" * 10):
+        with pytest.raises(ScheduleError, match="ACTOR_N"):
+            fail_nths(Schedule.parse(f"ls1:s:fail={bad}:0/1"))
 
 
 SAME_IOAS = """
@@ -113,7 +114,7 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
     [finding] = result["findings"]
     assert "ioas1 has reserved regions of [], not of its devices" in finding["message"]
     [(_, digest)] = digest_option(str(path))
-    assert finding["schedule"] == f"ls1:{path}:fail=2,sha={digest}:-"
+    assert finding["schedule"] == f"ls1:{path}:fail=0_2,sha={digest}:-"
     assert run(["replay", finding["schedule"]]) == 1
     assert "FAULT attach_dev" in capsys.readouterr().out
 
@@ -138,6 +139,6 @@ def test_a_lockdep_report_across_fault_rounds_carries_each_executions_fault():
     result = explore(_unwind_inverts, faults=True, scenario="unwind")
     [finding] = result.findings
     assert finding.kind == "circular-dependency"
-    assert finding.schedule == "ls1:unwind:fail=0.1:-/-"
+    assert finding.schedule == "ls1:unwind:fail=0.0_1:-/-"
     replayed = replay(_unwind_inverts, finding.schedule)
     assert [f.title for f in replayed.findings] == [finding.title]

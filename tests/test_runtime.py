@@ -239,7 +239,7 @@ def test_fault_points_are_scheduling_points_that_fail_only_when_asked():
     result = explore(program, strategy="naive-dfs", scenario="faults")
     assert result.clean and result.executions > 1
     assert explore(program, scenario="faults").executions == 1, "independent without fail_nth"
-    ex = Execution(program, RandomWalk(0).next_chooser(), fail_nth=1)
+    ex = Execution(program, RandomWalk(0).next_chooser(), fail_nth=(0, 1))
     ex.run()
     assert [f.kind for f in ex.findings] == ["exception"]
 

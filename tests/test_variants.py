@@ -85,7 +85,7 @@ def test_b1_is_also_caught_by_a_fault_while_filling_the_new_domain():
         load_spec(DIRECTORY / "selftest-device.toml"), variant=variants.get(name).flags
     )
     for nth in range(1, 46):
-        result = replay(program, f"ls1:selftest-device:fail={nth},variant={name}:-")
+        result = replay(program, f"ls1:selftest-device:fail=0_{nth},variant={name}:-")
         [fault] = [e for e in result.trace if e.kind == "fault"]
         if fault.obj == "iommu_map":
             break

@@ -352,7 +352,7 @@ _VARIANT = click.option(
 _FAULTS = click.option(
     "--faults",
     is_flag=True,
-    help="Also fail the 1st, 2nd, ... fault point of every execution (fail_nth).",
+    help="Also fail each actor's 1st, 2nd, ... fault point in turn (fail_nth).",
 )
 _OUTPUT = click.option(
     "-o",
@@ -826,7 +826,7 @@ def minimize_command(schedule: str, which: int, as_json: bool) -> None:
 @click.option(
     "--faults",
     is_flag=True,
-    help="Draw, with each scenario, the fault point that fails (fail_nth).",
+    help="Draw, with each scenario, the fault point that fails (an actor's fail_nth).",
 )
 @click.option(
     "--variant",

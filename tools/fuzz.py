@@ -38,7 +38,7 @@ from lockstep.actors.variant import MERGED, Variant
 from lockstep.scenarios import generate, toml_scenario, variants
 from lockstep.scenarios.spec import Spec, build_program
 from lockstep.scheduler import Finding, explore
-from lockstep.scheduler.events import FINDING_KINDS, Signature, describe
+from lockstep.scheduler.events import FINDING_KINDS, Fault, Signature, describe
 from lockstep.scheduler.parallel import Engine, open_engine
 from lockstep.tools import DEFAULT_BUDGET, DEFAULT_OUT
 
@@ -74,7 +74,7 @@ def walk_seed(spec: Spec) -> int:
 
 
 def verdict(
-    spec: Spec, *, budget: int, variant: Variant = MERGED, fail_nth: int | None = None
+    spec: Spec, *, budget: int, variant: Variant = MERGED, fail_nth: Fault | None = None
 ) -> Verdict:
     """Explore ``spec``: dfs for ``budget`` executions, then random walks as many again
     (seeded by the scenario's text) if dfs did not exhaust."""
@@ -114,7 +114,7 @@ class Found:
     scenarios: int
     found_after: float
     shrink_seconds: float
-    fail_nth: int | None
+    fail_nth: Fault | None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -179,7 +179,7 @@ class Campaign:
     known: set[Signature] = attrs.field(factory=set)
     saved: list[Saved] = attrs.field(factory=list)
     found: list[Found] = attrs.field(factory=list)
-    _cache: dict[tuple[str, int | None], Verdict] = attrs.field(factory=dict)
+    _cache: dict[tuple[str, Fault | None], Verdict] = attrs.field(factory=dict)
     _start: float = 0.0
 
     @property
@@ -229,11 +229,11 @@ class Campaign:
     def _round(self, round_: int) -> bool:
         """Draw until a scenario shows a new signature, shrink it, write it. False when
         the time or the scenarios ran out first."""
-        target: list[tuple[Signature, int | None]] = []
+        target: list[tuple[Signature, Fault | None]] = []
         found_at = [0.0, 0]
         shrink_until = [0.0]
 
-        def shows_new(drawn: tuple[Spec, int | None]) -> bool:
+        def shows_new(drawn: tuple[Spec, Fault | None]) -> bool:
             spec, fail_nth = drawn
             if target:
                 key = (self._text(spec), fail_nth)
@@ -287,7 +287,7 @@ class Campaign:
         self._write(sig, spec, fail_nth, found_at, shrink)
         return True
 
-    def _reduce(self, spec: Spec, fail_nth: int | None, sig: Signature, deadline: float) -> Spec:
+    def _reduce(self, spec: Spec, fail_nth: Fault | None, sig: Signature, deadline: float) -> Spec:
         """Remove, one at a time, what the finding does not need (`generate.smaller`),
         until nothing more can go or ``deadline`` passes. Hypothesis shrinks the choices
         that drew the scenario, and a removal in the middle of them often redraws the rest;
@@ -308,7 +308,7 @@ class Campaign:
         self,
         sig: Signature,
         spec: Spec,
-        fail_nth: int | None,
+        fail_nth: Fault | None,
         found_at: list[float],
         shrink: float,
     ) -> None:
@@ -350,7 +350,7 @@ class Campaign:
         if self.on_found is not None:
             self.on_found(found)
 
-    def _replay_line(self, path: Path, spec: Spec, sig: Signature, fail_nth: int | None) -> str:
+    def _replay_line(self, path: Path, spec: Spec, sig: Signature, fail_nth: Fault | None) -> str:
         """The replay line of ``sig`` in the written file, as ``lockstep explore`` names
         it (by its path), so that ``lockstep replay`` runs it."""
         scenario = toml_scenario.load(path)
@@ -376,7 +376,7 @@ class Campaign:
                     return f.schedule
         return ""
 
-    def _verdict(self, spec: Spec, fail_nth: int | None) -> Verdict:
+    def _verdict(self, spec: Spec, fail_nth: Fault | None) -> Verdict:
         key = (self._text(spec), fail_nth)
         cached = self._cache.get(key)
         if cached is None:
@@ -470,9 +470,10 @@ class _Stop(Exception):
     """The campaign's time or scenario count ran out while drawing."""
 
 
-def _with_fault(spec: Spec) -> st.SearchStrategy[tuple[Spec, int | None]]:
-    """``spec`` with the fault point to fail (fail_nth), drawn with it."""
-    return st.integers(1, 12).map(lambda n: (spec, n))
+def _with_fault(spec: Spec) -> st.SearchStrategy[tuple[Spec, Fault | None]]:
+    """``spec`` with the fault point to fail (fail_nth: an actor's n-th), drawn with it."""
+    fault = st.tuples(st.integers(0, len(spec.actors) - 1), st.integers(1, 12))
+    return fault.map(lambda f: (spec, f))
 
 
 def read_meta(path: Path) -> dict[str, object] | None:
@@ -487,5 +488,16 @@ def read_meta(path: Path) -> dict[str, object] | None:
                 meta = json.loads(line.removeprefix("# lockstep-fuzz: "))
             except json.JSONDecodeError:
                 return None
-            return meta if isinstance(meta, dict) and "signature" in meta else None
+            if not isinstance(meta, dict) or "signature" not in meta:
+                return None
+            fail = meta.get("fail_nth")
+            if fail is not None:
+                if not (
+                    isinstance(fail, list)
+                    and len(fail) == 2
+                    and all(isinstance(x, int) and not isinstance(x, bool) for x in fail)
+                ):
+                    return None
+                meta["fail_nth"] = (fail[0], fail[1])
+            return meta
     return None
