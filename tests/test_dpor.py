@@ -245,4 +245,3 @@ def test_fault_points_stay_independent_when_a_fault_is_injected():
         assert failed == [(who,)]
         naive = runs(DepthFirst(), fail)
         assert naive > 1 and failed == [(who,)] * naive
-
