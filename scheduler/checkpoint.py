@@ -67,9 +67,12 @@ def save(path: str, identity: tuple[object, ...], state: dict[str, Any]) -> None
         "objects": objects,
     }
     temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(document, f, separators=(",", ":"))
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "w", encoding="utf-8") as f:
+            json.dump(document, f, separators=(",", ":"))
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot write the checkpoint: {exc.strerror}") from None
 
 
 def load(path: str, identity: tuple[object, ...]) -> dict[str, Any] | None:

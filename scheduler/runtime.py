@@ -355,13 +355,13 @@ class Execution:
     def _build(self) -> Program:
         built = self.program()
         if not isinstance(built, Program | Mapping):
-            raise TypeError(
+            raise ProgramError(
                 "a program callable must return a Program or a mapping of actor names to "
                 f"async functions, not {type(built).__name__}"
             )
         program = built if isinstance(built, Program) else Program(actors=built)
         if not program.actors:
-            raise ValueError("a program needs at least one actor")
+            raise ProgramError("a program needs at least one actor")
         return program
 
     async def _main(self, program: Program, setup_done: bool) -> None:
@@ -520,7 +520,11 @@ class Execution:
                 _invariant_text(f"{actor.name} ({actor.operation})", exc),
             )
             self._abort(actor)
-        except Exception as exc:
+        except (KeyboardInterrupt, trio.Cancelled):
+            raise
+        except BaseException as exc:
+            # any other exception, GeneratorExit or a program's own BaseException included,
+            # is the program's bug: a finding, never the tool's crash
             where = _model_frames(exc)
             self.report(
                 "exception",
@@ -828,6 +832,11 @@ class Execution:
         from lockstep.scheduler.lockdep import sleep_in_atomic_report
 
         self.add(sleep_in_atomic_report(self, actor, what, model_where(4), sleeping))
+
+
+class ProgramError(TypeError):
+    """The program callable did not build something lockstep can run: the user's mistake,
+    told in one line, not a finding and not the tool's bug."""
 
 
 class StepTimeout(BaseException):

@@ -182,3 +182,25 @@ def test_a_resumed_exploration_says_where_it_resumed(tmp_path, capsys):
         explore(program, scenario="abbcca", checkpoint=path, checkpoint_every=2, progress=stop)
     assert run(["explore", "abbcca", "--checkpoint", path, "--no-minimize"]) == 1
     assert f"lockstep: resumed at execution 4 from {path}" in capsys.readouterr().err
+
+
+def test_a_write_that_fails_midway_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    """The checkpoint is written to a temporary file and renamed over the old one: a write
+    that dies halfway (a full disk) leaves the previous checkpoint whole and resumable."""
+    from lockstep.scheduler import checkpoint
+
+    path = str(tmp_path / "c.json")
+    identity = ("abba", "dfs")
+    checkpoint.save(path, identity, {"count": 1})
+    before = (tmp_path / "c.json").read_bytes()
+
+    def dump_half(document, f, **_):
+        f.write('{"format": "lockstep-checkpoint", "obj')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.json, "dump", dump_half)
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint: No space left"):
+        checkpoint.save(path, identity, {"count": 2})
+    monkeypatch.undo()
+    assert (tmp_path / "c.json").read_bytes() == before
+    assert checkpoint.load(path, identity) == {"count": 1}

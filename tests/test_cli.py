@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -271,6 +277,11 @@ def test_scenario_files_that_are_not_files(capsys, tmp_path):
         code, out, err = lockstep(capsys, "explore", str(path))
         assert code == 2 and out == ""
         assert err == f"lockstep: error: {path}: {message}\n"
+    odd = tmp_path / "odd\nname.toml"
+    odd.write_text(newline.read_text())
+    code, out, err = lockstep(capsys, "explore", str(odd))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "odd\\nname.toml" in err
 
 
 def test_minimization_has_a_budget_and_can_be_left_out(capsys):
@@ -296,6 +307,11 @@ def test_a_schedule_line_from_a_file_or_stdin(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
     code, out, _ = lockstep(capsys, "show", "-", "--format", "text")
     assert code == 1 and "acquire A" in out
+    code, out, _ = lockstep(capsys, "minimize", str(path))
+    assert code == 1 and "ls1:abba:" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO(line + "\n"))
+    code, out, _ = lockstep(capsys, "minimize", "-")
+    assert code == 1 and "ls1:abba:" in out
 
 
 def test_long_runs_can_be_bounded_and_watched(capsys):
@@ -323,3 +339,93 @@ def test_list_wraps_descriptions_to_the_terminal(capsys, monkeypatch):
     assert code == 0
     assert max(len(line) for line in out.splitlines()) <= 90
     assert "replace-vs-destroy" in out
+
+
+def test_what_the_users_program_gets_wrong_is_bad_input_or_a_finding(capsys, tmp_path, monkeypatch):
+    """A factory that returns an int is the user's mistake (status 2, one line); an actor
+    raising GeneratorExit or a BaseException of its own is a finding, never a crash."""
+    (tmp_path / "prog_int.py").write_text("def program():\n    return 3\n")
+    (tmp_path / "prog_base.py").write_text(
+        "class Mine(BaseException):\n    pass\n\n\n"
+        "def program():\n"
+        "    async def a():\n        raise GeneratorExit()\n\n"
+        "    async def b():\n        raise Mine('custom')\n\n"
+        "    return {'a': a, 'b': b}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = lockstep(capsys, "explore", "prog_int.program")
+    assert code == 2 and out == ""
+    assert err == (
+        "lockstep: error: a program callable must return a Program or a mapping of actor "
+        "names to async functions, not int\n"
+    )
+    code, out, err = lockstep(capsys, "explore", "prog_base.program", "--json")
+    assert code == 1 and err == ""
+    titles = {f["title"] for f in json.loads(out)["findings"]}
+    assert titles == {"exception in a: GeneratorExit: ", "exception in b: Mine: custom"}
+
+
+def test_a_checkpoint_that_cannot_be_written_is_bad_input(capsys, tmp_path):
+    code, out, err = lockstep(
+        capsys, "explore", "abba", "--checkpoint", str(tmp_path / "missing" / "c.json")
+    )
+    assert code == 2 and out == ""
+    assert err == (
+        f"lockstep: error: {tmp_path}/missing/c.json: cannot write the checkpoint: "
+        "No such file or directory\n"
+    )
+
+
+def _started(args: list[str], ready) -> subprocess.Popen[str]:
+    """``lockstep ARGS`` in its own process, once ``ready()`` says it is under way."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lockstep.tools.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not ready(proc) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    return proc
+
+
+def test_ctrl_c_on_the_command_line_is_status_130_with_a_resume_command(tmp_path):
+    """SIGINT in a single-process explore: the findings so far, the command that resumes
+    from the checkpoint, and status 130, without a traceback."""
+    checkpoint = tmp_path / "c.json"
+    args = ["explore", "two-devices-one-group", "--checkpoint", str(checkpoint)]
+    args += ["--no-minimize"]
+    proc = _started(args, lambda _: checkpoint.exists())
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert re.search(r"interrupted after [\d,]+ executions", err + out)
+    assert f"resume: lockstep explore two-devices-one-group --checkpoint {checkpoint}" in err
+
+
+def test_a_killed_jobs_worker_is_one_line_and_not_a_finding():
+    """SIGKILL of a --jobs worker: one line that says a worker died and its share is lost,
+    status 3 (not 1, which means findings)."""
+
+    def workers(proc: subprocess.Popen[str]) -> list[int]:
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == proc.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+    args = ["explore", "two-devices-one-group", "--jobs", "2", "--strategy", "random"]
+    proc = _started([*args, "--executions", "10000000"], lambda p: len(workers(p)) >= 2)
+    os.kill(workers(proc)[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3
+    assert err.count("\n") == 1 and "a --jobs worker process died" in err
+    assert "share of the work is lost" in err and "Traceback" not in err

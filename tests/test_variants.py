@@ -55,6 +55,17 @@ def test_variant_is_caught_with_its_kind_and_class(capsys, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_with_faults_dfs_runs_every_variant_to_exhaustion(capsys, name):
+    """Every variant's exploration with --faults under dfs (fault points counted per actor)
+    ends exhausted, and still catches the variant."""
+    variant = variants.get(name)
+    command = [*variant.command(), *([] if variant.faults else ["--faults"])]
+    code, result = lockstep_json(capsys, *command, "--no-minimize")
+    assert code == 1 and result["exhausted"] and result["fault_points"] > 0
+    assert variant.kind in {f["kind"] for f in result["findings"]}
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_same_exploration_without_the_variant_is_clean(capsys, name):
     command = variants.get(name).command()
     without = command[:2] + command[4:]

@@ -44,7 +44,7 @@ from lockstep.scheduler.events import describe
 from lockstep.scheduler.explore import is_interrupt
 from lockstep.scheduler.minimize import minimize, minimize_findings, preemptions
 from lockstep.scheduler.parallel import PARALLEL_STRATEGIES, explore_parallel
-from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ProgramError
 from lockstep.scheduler.schedule import VERSION as SCHEDULE_VERSION
 from lockstep.tools import DEFAULT_BUDGET, DEFAULT_OUT, lockgraph, lockorder, report
 from lockstep.tools.swimlane import render, use_colour
@@ -998,7 +998,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         click.echo(f"lockstep: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
-    except (BadInput, ScheduleError, CheckpointError) as exc:
+    except (BadInput, ScheduleError, CheckpointError, ProgramError) as exc:
         click.echo(f"lockstep: error: {_one_line(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
