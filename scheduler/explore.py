@@ -201,26 +201,37 @@ def explore(
             on_resume(count)
 
     def rounds() -> Generator[Execution, None, None]:
+        """`every_round`, stopped cleanly by Ctrl-C wherever it lands (in DPOR's planning
+        or a checkpoint's writing as well as in an execution)."""
+        nonlocal exhausted, interrupted
+        try:
+            yield from every_round()
+        except BaseException as exc:
+            if not is_interrupt(exc):
+                raise
+            exhausted, interrupted = False, True
+
+    def every_round() -> Generator[Execution, None, None]:
         """The executions, round after round of fault choices (run by `run_all`)."""
         nonlocal chosen, pending, count, fail, runs, exhausted, interrupted, stopped
         reported = 0
         while True:
             while executions is None or runs < executions:
-                chooser = pending if pending is not None else chosen.next_chooser()
-                pending = None
-                if chooser is None:
-                    break
-                if checkpoint and count % checkpoint_every == 0:
-                    state = {
-                        "strategy": chosen,
-                        "chooser": chooser,
-                        "graph": graph,
-                        "findings": found,
-                        "count": count,
-                        "fault": (fail, runs, exhausted, reached, done),
-                    }
-                    checkpoints.save(checkpoint, identity, state)
                 try:
+                    chooser = pending if pending is not None else chosen.next_chooser()
+                    pending = None
+                    if chooser is None:
+                        break
+                    if checkpoint and count % checkpoint_every == 0:
+                        state = {
+                            "strategy": chosen,
+                            "chooser": chooser,
+                            "graph": graph,
+                            "findings": found,
+                            "count": count,
+                            "fault": (fail, runs, exhausted, reached, done),
+                        }
+                        checkpoints.save(checkpoint, identity, state)
                     ex = yield from run_execution(
                         program,
                         chooser,

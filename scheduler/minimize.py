@@ -178,11 +178,14 @@ def minimize_findings(
     *,
     seconds: float,
     step_bound: int = DEFAULT_STEP_BOUND,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExploreResult:
     """``result`` with each finding's ``minimized`` line set, where minimizing it (at most
-    ``seconds`` each) found a shorter one."""
+    ``seconds`` each) found a shorter one; ``progress(i, n)`` before the i-th of n."""
     findings = []
-    for finding in result.findings:
+    for index, finding in enumerate(result.findings, 1):
+        if progress is not None:
+            progress(index, len(result.findings))
         small = str(
             minimize(
                 program,

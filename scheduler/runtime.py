@@ -906,7 +906,7 @@ def run_all(executions: Generator[Execution, None, T]) -> T:
     """
     host = _Host(executions)
     advance: Callable[[], Execution] = partial(executions.send, None)
-    with _step_timer():
+    with _step_timer(), _ctrl_c_between_executions():
         return _run_hosted(executions, host, advance)
 
 
@@ -915,7 +915,7 @@ def _run_hosted(
 ) -> T:
     while True:
         try:
-            first = advance()
+            first = advance() if not _take_ctrl_c() else executions.throw(KeyboardInterrupt())
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         try:
@@ -946,6 +946,48 @@ def _step_timer() -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+#: Ctrl-C came while executions ran, and waits for the current one to end
+_ctrl_c = False
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_executions() -> Iterator[None]:
+    """Ctrl-C stops the executions between two of them, where the explorer's state is
+    whole: the generator gets a KeyboardInterrupt at its ``yield``, as if the execution had
+    raised it. Trio would raise it anywhere, even in the task an actor is about to wake,
+    and leave the run broken. A second Ctrl-C before the execution ends interrupts at
+    once. Only in the main thread, and only if nobody else handles SIGINT."""
+    global _ctrl_c
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    _ctrl_c = False
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _ctrl_c = False
+
+
+def _on_ctrl_c(signum: int, frame: object) -> None:
+    global _ctrl_c
+    if _ctrl_c:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt
+    _ctrl_c = True
+
+
+def _take_ctrl_c() -> bool:
+    """Whether Ctrl-C came since the last execution ended (and forget it)."""
+    global _ctrl_c
+    pending, _ctrl_c = _ctrl_c, False
+    return pending
+
+
 def _on_tick(signum: int, frame: object) -> None:
     ex = _current
     if ex is not None:
@@ -968,6 +1010,8 @@ class _Host:
             try:
                 if ex.error is not None:
                     ex = self.executions.throw(ex.error)
+                elif _take_ctrl_c():
+                    ex = self.executions.throw(KeyboardInterrupt())
                 else:
                     ex = self.executions.send(None)
             except StopIteration as stop:

@@ -429,3 +429,17 @@ def test_a_killed_jobs_worker_is_one_line_and_not_a_finding():
     assert proc.returncode == 3
     assert err.count("\n") == 1 and "a --jobs worker process died" in err
     assert "share of the work is lost" in err and "Traceback" not in err
+
+
+def test_ctrl_c_while_minimizing_still_prints_the_report(capsys, monkeypatch):
+    """Ctrl-C once the exploration is done, while the lines are minimized: the report is
+    printed with the lines as found, one line says so, and the status is 130."""
+
+    def interrupted(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("lockstep.tools.cli.minimize_findings", interrupted)
+    code, out, err = lockstep(capsys, "explore", "abba")
+    assert code == 130
+    assert "=== finding 1 of 2" in out and "minimized:" not in out
+    assert err.endswith("lockstep: interrupted while minimizing: the lines are as found\n")

@@ -554,8 +554,32 @@ def explore_command(
                     f"lockstep: resumed at execution {n} from {checkpoint}", err=True
                 ),
             )
-    if not no_minimize and minimize_seconds > 0:
-        result = minimize_findings(program, result, seconds=minimize_seconds, step_bound=step_bound)
+    cut_short = False
+    if not no_minimize and minimize_seconds > 0 and result.findings:
+
+        def minimizing(index: int, count: int) -> None:
+            if terminal and not as_json:
+                click.echo(
+                    f"\r\033[Kminimizing finding {index} of {count} (at most "
+                    f"{minimize_seconds:g} s each; Ctrl-C prints the lines as found)",
+                    nl=False,
+                    err=True,
+                )
+
+        try:
+            result = minimize_findings(
+                program,
+                result,
+                seconds=minimize_seconds,
+                step_bound=step_bound,
+                progress=minimizing,
+            )
+        except BaseException as exc:
+            if not is_interrupt(exc):
+                raise
+            cut_short = True
+        if terminal and not as_json:
+            click.echo("\r\033[K", nl=False, err=True)
     if jsonl:
         summary = {k: v for k, v in result.to_json().items() if k != "findings"}
         summary["seed"] = seed
@@ -572,6 +596,9 @@ def explore_command(
     if report_dir is not None:
         replays = [_replay_schedule(Schedule.parse(f.schedule)) for f in result.findings]
         _write_report(report_dir, result, replays, full)
+    if cut_short:
+        click.echo("lockstep: interrupted while minimizing: the lines are as found", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if result.interrupted:
         resume = f"; resume: {shlex.join(['lockstep', *sys.argv[1:]])}" if checkpoint else ""
         click.echo(
