@@ -5,6 +5,8 @@ happens to be valid); never a traceback, never status 3."""
 from __future__ import annotations
 
 import json
+import resource
+import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +40,25 @@ def mutated(text: str) -> st.SearchStrategy[str]:
     return edit()
 
 
+#: What one hostile input may cost in-process: wall time (generous, for a loaded machine)
+#: and growth of the process's peak resident memory.
+SECONDS = 30.0
+PEAK_GROWTH = 256 * 2**20
+
+
+def bounded(args: list[str]) -> int:
+    """``lockstep ARGS`` in-process, failing if it takes longer than `SECONDS` or raises
+    the process's peak memory by more than `PEAK_GROWTH`."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.monotonic()
+    code = run(args)
+    took = time.monotonic() - start
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    assert took < SECONDS, f"{args!r} took {took:.1f} s"
+    assert grew < PEAK_GROWTH, f"{args!r} raised the peak memory by {grew / 2**20:.0f} MiB"
+    return code
+
+
 def check(capsys, code: int) -> None:
     out, err = capsys.readouterr()
     assert code in (0, 1, 2), err
@@ -55,7 +76,7 @@ def hostile(examples: int) -> settings:
     )
 
 
-@hostile(1000)
+@hostile(1500)
 @given(
     st.one_of(
         st.sampled_from(LINES).flatmap(mutated),
@@ -63,7 +84,13 @@ def hostile(examples: int) -> settings:
     )
 )
 def test_schedule_lines(capsys, line):
-    check(capsys, run(["replay", line]))
+    check(capsys, bounded(["replay", line]))
+
+
+@hostile(500)
+@given(st.sampled_from(LINES).flatmap(mutated), st.sampled_from(["show", "minimize"]))
+def test_schedule_lines_to_show_and_minimize(capsys, line, command):
+    check(capsys, bounded([command, line]))
 
 
 @hostile(300)
@@ -71,8 +98,8 @@ def test_schedule_lines(capsys, line):
 def test_scenario_files(capsys, tmp_path_factory, text):
     path = tmp_path_factory.mktemp("toml") / "s.toml"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    code = run(["explore", str(path), "--strategy", "random", "--executions", "2", "--no-minimize"])
-    check(capsys, code)
+    args = ["explore", str(path), "--strategy", "random", "--executions", "2", "--no-minimize"]
+    check(capsys, bounded(args))
 
 
 @hostile(200)
@@ -80,7 +107,7 @@ def test_scenario_files(capsys, tmp_path_factory, text):
 def test_checkpoint_files(capsys, tmp_path_factory, data):
     path = tmp_path_factory.mktemp("ckpt") / "c.ckpt"
     path.write_bytes(data)
-    code = run(["explore", "abba", "--no-minimize", "--checkpoint", str(path)])
+    code = bounded(["explore", "abba", "--no-minimize", "--checkpoint", str(path)])
     _, err = capsys.readouterr()
     assert code == 2 and "Traceback" not in err and err.count("\n") == 1, err
 

@@ -71,6 +71,25 @@ def test_unaccepted_result_is_a_finding(tmp_path: Path) -> None:
     assert any("returned EBUSY, accepts ok" in f.message for f in result.findings)
 
 
+def test_a_device_used_before_bind_gets_the_kernels_einval(tmp_path: Path) -> None:
+    """Operations on a device file before VFIO_DEVICE_BIND_IOMMUFD are valid input: the
+    kernel answers them, -EINVAL (``vfio_device_fops_unl_ioctl`` until access is granted),
+    and a scenario may test that. So the file is not refused; the answer is a result like
+    any other, and an ``expect`` that does not take it is an invariant finding that names
+    it, never an exception."""
+    from lockstep.scheduler import explore
+
+    unbound = USER.split("[[setup]]")[0] + (
+        '[actors]\n"idev1" = [{ op = "attach", device = "dev1", pt = "ioas1", expect = "EINVAL" },'
+        ' { op = "detach", device = "dev1", expect = "EINVAL" }]\n'
+    )
+    assert explore(load(write(tmp_path, unbound)).program).clean
+    strict = unbound.replace('pt = "ioas1", expect = "EINVAL"', 'pt = "ioas1"')
+    [finding] = explore(load(write(tmp_path, strict)).program).findings
+    assert finding.kind == "invariant"
+    assert "attach(device=dev1, pt=ioas1) returned EINVAL, accepts ok" in finding.message
+
+
 BAD = [
     ("name = 'x'\n", "description", "missing"),
     (USER.replace('op = "replace"', 'op = "teleport"'), "actors.idev1[0].op", "unknown operation"),

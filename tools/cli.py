@@ -136,7 +136,10 @@ def _schedule_text(argument: str) -> str:
     """The schedule line an argument stands for: the line itself, ``-`` for stdin, or the
     path of a file holding it (a line over 128 KiB cannot be an argument)."""
     if argument == "-":
-        text = sys.stdin.read(MAX_LINE_BYTES + 1)
+        try:
+            text = sys.stdin.read(MAX_LINE_BYTES + 1)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BadInput(f"cannot read a schedule line from stdin: {exc}") from None
     elif argument.startswith(VERSION_PREFIX) or not _is_file(argument):
         return argument
     else:
