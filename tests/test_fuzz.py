@@ -14,6 +14,7 @@ from lockstep.scenarios import generate, iommufd, variants
 from lockstep.scenarios.spec import build_program
 from lockstep.scenarios.toml_scenario import load, load_spec, parse
 from lockstep.scheduler import Finding, explore
+from lockstep.scheduler.events import describe
 from lockstep.scheduler.parallel import in_process
 from lockstep.tools.cli import run
 from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, signature
@@ -209,3 +210,26 @@ def test_shares_merge_into_one_folder_by_signature(tmp_path):
         assert found.path.parent == out
         assert str(out) in found.replay and ".share-" not in found.path.read_text()
         assert run(["replay", found.replay]) == 1
+
+
+def test_a_local_worker_tells_each_finding_as_it_finds_it(tmp_path, capfd):
+    """fuzz --jobs N on this machine: each worker process tells a finding on stderr from
+    its own search, as it finds it (the files are merged only when the run ends)."""
+    from lockstep.tools.fuzz import _share
+
+    config = {
+        "seed": 0,
+        "max_time": 600.0,
+        "max_scenarios": 80,
+        "faults": False,
+        "variant": VARIANT,
+        "budget": 100,
+        "out": str(tmp_path),
+        "shrink_seconds": 5.0,
+        "stop_on_first": True,
+    }
+    found, _, _ = _share(config, 0, 1, [], True)
+    told = capfd.readouterr().err
+    assert found
+    for entry in found:
+        assert f"found {describe(entry.signature)}\n  by worker 0 after" in told

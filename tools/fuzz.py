@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -416,12 +417,27 @@ class Campaign:
 
 
 def _share(
-    config: dict[str, object], worker: int, workers: int, known: list[Signature]
+    config: dict[str, object], worker: int, workers: int, known: list[Signature], echo: bool
 ) -> tuple[list[Found], int, int]:
-    """One process's share of a parallel campaign: its own search, into its own folder."""
+    """One process's share of a parallel campaign: its own search, into its own folder.
+    With ``echo`` (a process of this machine, whose stderr is the user's), each finding is
+    told on stderr as it is found; its file is merged into the folder when the run ends."""
     out = Path(str(config["out"])) / f".share-{worker}"
     campaign = Campaign(**{**config, "out": out}, worker=worker, workers=workers)  # type: ignore[arg-type]
     campaign.known.update(known)
+    if echo:
+
+        def tell(found: Found) -> None:
+            actors, ops, _, _ = generate.size(found.spec)
+            print(
+                f"found {describe(found.signature)}\n  by worker {worker} after "
+                f"{found.found_after:.1f} s, shrunk to {actors} actors and {ops} operations; "
+                "its file is written when the run ends",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        campaign.on_found = tell
     campaign.search()
     return campaign.found, campaign.scenarios, campaign.executions
 
@@ -450,9 +466,10 @@ def fuzz_parallel(
     }
     known = sorted(campaign.known)
     campaign.out.mkdir(parents=True, exist_ok=True)
+    echo = dask_scheduler is None and engine is None and campaign.on_found is not None
     with open_engine(jobs, dask_scheduler, engine) as running:
         futures = [
-            running.submit(_share, config, worker, running.workers, known)
+            running.submit(_share, config, worker, running.workers, known, echo)
             for worker in range(running.workers)
         ]
         for worker, future in enumerate(futures):
