@@ -34,7 +34,7 @@ from lockstep.actors.iommu_core import (
 )
 from lockstep.actors.kernel import IS_ERR
 from lockstep.actors.system import System
-from lockstep.actors.vfio import VfioDeviceSet
+from lockstep.actors.vfio import VfioDeviceSet, VfioGroup
 from lockstep.scheduler import operation
 from lockstep.scheduler.access import shared
 
@@ -57,6 +57,11 @@ class PhysDevice:
     idev: device.IommufdDevice | None = None
     attached: bool = False
     dev_set: VfioDeviceSet | None = None
+    #: its VFIO group (the legacy path), and how many of its files that path has open
+    #: (``device->open_count`` from the group's opens); a device it opened is not bound
+    #: through its cdev
+    vfio_group: VfioGroup | None = None
+    group_opens: int = 0
 
 
 async def ioas_alloc(system: System) -> OpResult:
@@ -140,7 +145,7 @@ async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
 async def device_attach(pdev: PhysDevice, pt_id: int) -> OpResult:
     """VFIO_DEVICE_ATTACH_IOMMUFD_PT: ``vfio_df_ioctl_attach_pt()`` ->
     ``vfio_iommufd_physical_attach_ioas()``: replace if attached, else attach."""
-    if pdev.idev is None:
+    if pdev.idev is None or pdev.group_opens:
         return OpResult(-errno.EINVAL)
     pt = [pt_id]
     async with vfio_ioctl(pdev, "VFIO_DEVICE_ATTACH_IOMMUFD_PT"):
@@ -172,7 +177,7 @@ async def device_replace(pdev: PhysDevice, pt_id: int) -> OpResult:
 async def device_detach(pdev: PhysDevice) -> OpResult:
     """VFIO_DEVICE_DETACH_IOMMUFD_PT: ``vfio_df_ioctl_detach_pt()`` ->
     ``vfio_iommufd_physical_detach_ioas()``: detach only an attached device."""
-    if pdev.idev is None:
+    if pdev.idev is None or pdev.group_opens:
         return OpResult(-errno.EINVAL)
     async with vfio_ioctl(pdev, "VFIO_DEVICE_DETACH_IOMMUFD_PT"):
         if pdev.attached:
@@ -185,7 +190,7 @@ async def device_detach(pdev: PhysDevice) -> OpResult:
 async def device_unbind(pdev: PhysDevice) -> OpResult:
     """Closing the device file: ``vfio_device_cdev_close()`` -> ``vfio_df_close()`` ->
     ``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
-    if pdev.idev is None:
+    if pdev.idev is None or pdev.group_opens:
         return OpResult(0)
     async with vfio_ioctl(pdev, "vfio_device_cdev_close"):
         with operation("iommufd_device_unbind"):
@@ -203,9 +208,65 @@ async def close(system: System, pdevs: list[PhysDevice]) -> OpResult:
     file (``iommufd_device_bind()``'s ``iommufd_ctx_get()``, except for a selftest mock
     device), so ``iommufd_fops_release()`` runs only once the last device is unbound."""
     for pdev in pdevs:
+        while pdev.group_opens:
+            await group_close_device(pdev)
         await device_unbind(pdev)
     with operation("iommufd_fops_release"):
         await ctx.iommufd_fops_release(system.ictx)
+    return OpResult(0)
+
+
+async def group_open_device(system: System, pdev: PhysDevice, ioas_id: int) -> OpResult:
+    """VFIO_GROUP_GET_DEVICE_FD on the legacy path: ``vfio_df_group_open()`` takes
+    ``group->group_lock``, then ``dev_set->lock``; the first open (``vfio_df_open``) binds
+    (``vfio_iommufd_physical_bind``) and attaches the device to the compat IOAS
+    (``vfio_iommufd_compat_attach_ioas``; ``ioas_id`` stands for what IOMMU_VFIO_IOAS set);
+    a later open only counts. A failed attach is unwound by unbinding. Not modelled: one
+    device opened through both paths (the kernel counts the group's open on top of the
+    cdev's bind); the model answers -EINVAL to a group open of a cdev-bound device."""
+    assert pdev.vfio_group is not None and pdev.dev_set is not None
+    if pdev.idev is not None and not pdev.group_opens:
+        return OpResult(-errno.EINVAL)
+    with operation("VFIO_GROUP_GET_DEVICE_FD"):
+        async with pdev.vfio_group.group_lock, pdev.dev_set.lock:
+            pdev.group_opens += 1
+            if pdev.idev is not None:
+                return OpResult(0)
+            with operation("iommufd_device_bind"):
+                idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
+            if IS_ERR(idev):
+                pdev.group_opens -= 1
+                return OpResult(idev.rc)
+            pt = [ioas_id]
+            with operation("iommufd_device_attach"):
+                rc = await device.iommufd_device_attach(idev, pt)
+            if rc:
+                with operation("iommufd_device_unbind"):
+                    await device.iommufd_device_unbind(idev)
+                pdev.group_opens -= 1
+                return OpResult(rc)
+            pdev.idev, pdev.attached = idev, True
+    return OpResult(0, {"idev_id": idev.obj.id})
+
+
+async def group_close_device(pdev: PhysDevice) -> OpResult:
+    """Closing a device file the group opened: ``vfio_df_group_close()``, under
+    ``group->group_lock`` then ``dev_set->lock``; the last close detaches and unbinds
+    (``vfio_iommufd_physical_unbind``)."""
+    assert pdev.vfio_group is not None and pdev.dev_set is not None
+    if not pdev.group_opens:
+        return OpResult(-errno.EBADF)
+    with operation("vfio_df_group_close"):
+        async with pdev.vfio_group.group_lock, pdev.dev_set.lock:
+            pdev.group_opens -= 1
+            if pdev.group_opens or pdev.idev is None:
+                return OpResult(0)
+            with operation("iommufd_device_unbind"):
+                if pdev.attached:
+                    await device.iommufd_device_detach(pdev.idev)
+                    pdev.attached = False
+                await device.iommufd_device_unbind(pdev.idev)
+            pdev.idev = None
     return OpResult(0)
 
 

@@ -18,10 +18,13 @@ own, and otherwise shares one per slot that can reset, else per bus. So two func
 one multifunction device on a root bus, in one iommu group for want of ACS, are in two
 sets: their ioctls run concurrently. Two devices behind one bridge share a set and do not.
 
-The legacy group path (drivers/vfio/group.c) attaches at open and detaches at close,
-both under ``group->group_lock`` and then ``dev_set->lock`` (``vfio_df_group_open``):
-one VFIO group is one iommu group, so its devices never attach or detach concurrently.
-It is not modelled; a scenario's physical devices are driven through the cdev ioctls.
+The legacy group path (drivers/vfio/group.c, `VfioGroup`): VFIO_GROUP_GET_DEVICE_FD opens
+a device through its group's file (``vfio_df_group_open``), and closing that file closes it
+(``vfio_df_group_close``), each under ``group->group_lock`` and then ``dev_set->lock``. The
+first open binds the device and attaches it to the IOAS the group's iommufd compat layer
+chose (IOMMU_VFIO_IOAS); the last close detaches and unbinds it. One VFIO group is one
+iommu group, so through this path the devices of a group never attach or detach
+concurrently, whatever their device sets.
 """
 
 from __future__ import annotations
@@ -45,3 +48,19 @@ class VfioDeviceSet:
 
     def __attrs_post_init__(self) -> None:
         self.lock = Mutex(DEV_SET_LOCK, name=f"{self.name}.lock")
+
+
+#: ``mutex_init(&group->group_lock)`` in ``vfio_group_alloc()``: one class for all.
+GROUP_LOCK = LockClass("&group->group_lock")
+
+
+@shared
+@attrs.define(eq=False, slots=False)
+class VfioGroup:
+    """``struct vfio_group``: one per iommu group, and its ``group_lock``."""
+
+    name: str
+    group_lock: Mutex = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.group_lock = Mutex(GROUP_LOCK, name=f"{self.name}.group_lock")

@@ -24,6 +24,7 @@ ORDER = (
     "map-vs-attach",
     "two-devices-one-group",
     "two-devices-one-dev-set",
+    "two-devices-one-vfio-group",
     "replace-vs-replace-one-group",
     "auto-domain-vs-auto-domain",
     "destroy-vs-unbind",

@@ -25,7 +25,7 @@ from lockstep.actors.kernel import errno_name as kernel_errno_name
 from lockstep.actors.ops import OpResult, PhysDevice
 from lockstep.actors.system import System
 from lockstep.actors.variant import MERGED, Variant
-from lockstep.actors.vfio import VfioDeviceSet
+from lockstep.actors.vfio import VfioDeviceSet, VfioGroup
 from lockstep.scheduler import InvariantViolation, Program, fault_injected, operation
 from lockstep.scheduler.access import shared
 
@@ -46,6 +46,8 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "claim_dma_owner": (frozenset({"device"}), frozenset()),
     "release_dma_owner": (frozenset({"device"}), frozenset()),
     "close": (frozenset(), frozenset()),
+    "group_open": (frozenset({"device", "ioas"}), frozenset()),
+    "group_close": (frozenset({"device"}), frozenset()),
 }
 
 #: parameters that name a declared device (the others name ids)
@@ -237,6 +239,10 @@ class _Run:
                 return await ops.device_detach(dev)
             case "unbind":
                 return await ops.device_unbind(dev)
+            case "group_open":
+                return await ops.group_open_device(s, dev, self.id(p["ioas"]))
+            case "group_close":
+                return await ops.group_close_device(dev)
             case "claim_dma_owner":
                 result = await ops.group_claim_dma_owner(dev.dev, OTHER_OWNER)
                 if not result.rc:
@@ -284,8 +290,9 @@ def build_program(
             for set_name, members in spec.dev_sets.items():
                 dev_set = VfioDeviceSet(set_name)
                 dev_sets.update(dict.fromkeys(members, dev_set))
-            for group_devices in spec.groups.values():
+            for group_name, group_devices in spec.groups.items():
                 group = s.new_group()
+                vfio_group = VfioGroup(group_name)
                 for dev_name in group_devices:
                     props = spec.devices.get(dev_name)
                     dev = await s.device_add(dev_name, group, mock=False, props=props)
@@ -293,7 +300,7 @@ def build_program(
                         raise InvariantViolation(f"setup: device_add({dev_name}) failed")
                     assert isinstance(dev, Device)
                     dev_set = dev_sets.get(dev_name) or VfioDeviceSet(f"{dev_name}.dev_set")
-                    run.devices[dev_name] = PhysDevice(dev, dev_set=dev_set)
+                    run.devices[dev_name] = PhysDevice(dev, dev_set=dev_set, vfio_group=vfio_group)
             for ioas_name, pages in spec.maps.items():
                 await run.run("setup", 0, Op("map", {"ioas": ioas_name, "pages": pages}))
             for index, op in enumerate(spec.setup):
