@@ -38,7 +38,7 @@ from lockstep.actors.ctx import (
 )
 from lockstep.actors.ioas import IommufdIoas, iommufd_get_ioas
 from lockstep.actors.iommu_core import IommuDomain, iommu_domain_alloc, iommu_domain_free
-from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, may_fail
+from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr
 from lockstep.scheduler import lockdep_assert_held, lockdep_assert_not_held
 from lockstep.scheduler.access import shared
 
@@ -63,15 +63,14 @@ class IommufdHwPagetable:
 
 async def iommufd_hw_pagetable_enforce_cc(hwpt: IommufdHwPagetable) -> int:
     """``iommufd_hw_pagetable_enforce_cc()``: ask the driver to enforce coherency; -EINVAL
-    when the domain cannot (``domain->ops->enforce_cache_coherency`` absent or false), and
-    at its fault point."""
+    when the domain cannot (``domain->ops->enforce_cache_coherency`` absent or false). Not a
+    fault point: the driver op allocates nothing, so fail_nth cannot fail it, and failing it
+    on a new domain of a device that reports the capability is a driver bug the kernel
+    WARNs about (``iommufd_hw_pagetable_alloc``)."""
     if hwpt.enforce_cache_coherency:
         return 0
     if hwpt.domain is not None and not hwpt.domain.can_enforce_cc:
         return -errno.EINVAL
-    rc = await may_fail("enforce_cache_coherency", errno.EINVAL)
-    if rc:
-        return rc
     hwpt.enforce_cache_coherency = True
     return 0
 

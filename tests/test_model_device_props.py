@@ -156,3 +156,16 @@ def test_an_msi_unsafe_device_cannot_be_bound(tmp_path):
 def test_bad_device_properties_are_one_clear_message(tmp_path, devices, message):
     with pytest.raises(ScenarioError, match=message.replace(".", r"\.")):
         spec_of(tmp_path, devices, '[actors]\n"t" = [{ op = "map", ioas = "ioas1" }]\n')
+
+
+def test_no_fault_fails_enforce_cc_on_a_new_domain(tmp_path):
+    """Found by fuzz --faults: a fault point in enforce_cc made the kernel's WARN in
+    iommufd_hw_pagetable_alloc fire. The driver op allocates nothing, so fail_nth cannot
+    fail it, and the kernel calls a failure there a driver bug: with every fault point of
+    a coherent device's IOMMU_HWPT_ALLOC failed in turn, nothing WARNs."""
+    body = BIND_BOTH + '[actors]\n"t1" = [{ op = "hwpt_alloc", dev_id = "dev1", pt = "ioas1", '
+    body += 'as = "hwpt1", expect = "any" }]\n'
+    spec = spec_of(tmp_path, "dev1 = { enforce_cache_coherency = true }", body)
+    result = explore(build_program(spec), faults=True)
+    assert result.exhausted and result.fault_points
+    assert [f.title for f in result.findings] == []
