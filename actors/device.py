@@ -276,9 +276,11 @@ async def iommufd_device_do_replace(idev: IommufdDevice, hwpt: Hwpt) -> Hwpt | E
         assert hwpt.domain is not None
         rc = await iommu_group_replace_domain(igroup.group, hwpt.domain)
     if rc:
-        # err_unresv:
-        for cur in igroup.device_list:
-            await io_pagetable.iopt_remove_reserved_iova(hwpt.ioas.iopt, cur.dev)
+        # err_unresv: (v6.6 removes even when the old hwpt shares the IOAS, whose
+        # reservations the devices still need; the fix switch does it only for a new IOAS)
+        if hwpt.ioas is not old_hwpt.ioas or not idev.ictx.variant.fix_err_unresv_same_ioas:
+            for cur in igroup.device_list:
+                await io_pagetable.iopt_remove_reserved_iova(hwpt.ioas.iopt, cur.dev)
         # err_unlock:
         await igroup.lock.unlock()
         return ERR_PTR(rc)

@@ -1,5 +1,5 @@
-"""Model variants: switches that bring back one historical mistake of the series each (and
-one that applies a later fix, to tell which findings that fix removes).
+"""Model variants: switches that bring back one historical mistake of the series each (and two
+that fix the merged code's known bugs, to tell which findings each fix removes).
 
 The model as merged (v8, Linux 6.6) is `MERGED`, every switch off. A `Variant` is a frozen
 value handed to the model when a program is built (it lives on the `IommufdCtx`), so every
@@ -39,6 +39,11 @@ class Variant:
     #: ``igroup->hwpt`` in ``iommufd_hw_pagetable_detach()`` under igroup->lock. A finding
     #: that this switch makes go away is the two-devices-one-group detach race.
     later_detach_reads_hwpt_locked: bool = False
+    #: Not a mistake but a fix, for telling findings apart: ``iommufd_device_do_replace()``'s
+    #: ``err_unresv`` removes the devices' reserved regions only from an IOAS the group
+    #: was not already on (v6.6 removes them unconditionally, which this tool reports). A
+    #: finding this switch makes go away is that unwind.
+    fix_err_unresv_same_ioas: bool = False
 
 
 #: The model as merged.

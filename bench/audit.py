@@ -1,11 +1,18 @@
 """Tell apart the findings of fuzz campaigns on the merged model: which known bug each is.
 
 For every scenario file a campaign wrote (``bench/fuzz.py --keep DIR``), the finding is
-checked again on the merged model, then with the later fix of the two-devices-one-group
-detach race switched on (`Variant.later_detach_reads_hwpt_locked`, v6.15's 75f990aef38e).
-A finding the fix removes is that race. One that stays is compared with what the shipped
-scenario of the other known race, replace-vs-replace-one-group, shows; anything else is
-printed as unexplained, for reading by hand.
+checked again on the merged model, then with a fix of each known bug switched on
+(`actors.variant.Variant`):
+
+- the two-devices-one-group detach race, fixed as v6.15 did (75f990aef38e: igroup->hwpt
+  read under igroup->lock);
+- the ``err_unresv`` unwind of ``iommufd_device_do_replace()``, fixed to remove reserved
+  regions only from an IOAS the group was not already on.
+
+A finding one fix removes is that bug. One that stays with both is compared with what the
+shipped scenario of the third known race, replace-vs-replace-one-group (the auto domain
+finalized after igroup->lock is dropped), shows with both fixes on; anything else is
+printed as unexplained, to be read by hand.
 
     python bench/audit.py DIR [DIR ...]
 """
@@ -18,51 +25,52 @@ from pathlib import Path
 from lockstep.actors.variant import MERGED, Variant
 from lockstep.scenarios import toml_scenario
 from lockstep.scenarios.iommufd import DIRECTORY
-from lockstep.scheduler.events import Signature, describe
+from lockstep.scheduler.events import Fault, Signature, describe
 from lockstep.tools import DEFAULT_BUDGET
 from lockstep.tools.fuzz import read_meta, verdict
 
-FIXED = Variant(later_detach_reads_hwpt_locked=True)
+FIXES = {
+    "two-devices detach race": Variant(later_detach_reads_hwpt_locked=True),
+    "err_unresv unwind": Variant(fix_err_unresv_same_ioas=True),
+}
+BOTH = Variant(later_detach_reads_hwpt_locked=True, fix_err_unresv_same_ioas=True)
 
 
-def shows(path: Path, variant: Variant, fail_nth: object) -> set[Signature]:
+def shows(path: Path, variant: Variant, fail_nth: Fault | None) -> set[Signature]:
     spec = toml_scenario.load_spec(path)
-    return set(verdict(spec, budget=DEFAULT_BUDGET, variant=variant, fail_nth=fail_nth).findings)  # type: ignore[arg-type]
+    found = verdict(spec, budget=DEFAULT_BUDGET, variant=variant, fail_nth=fail_nth)
+    return set(found.findings)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("dirs", type=Path, nargs="+")
     args = parser.parse_args()
-    other = shows(DIRECTORY / "replace-vs-replace-one-group.toml", MERGED, None)
-    other |= shows(DIRECTORY / "two-devices-one-group.toml", FIXED, None)
+    auto_domain = shows(DIRECTORY / "replace-vs-replace-one-group.toml", BOTH, None)
     tally: dict[str, int] = {}
-    print("| file | finding | merged | with the v6.15 detach fix | verdict |")
-    print("|---|---|---|---|---|")
+    print("| file | finding | verdict |")
+    print("|---|---|---|")
     for path in sorted(p for d in args.dirs for p in d.rglob("*.toml")):
         meta = read_meta(path)
         if meta is None:
             continue
-        sig = tuple(meta["signature"])  # type: ignore[arg-type]
-        sig = (str(sig[0]), tuple(sig[1]), str(sig[2]))
-        fail = meta.get("fail_nth")
-        merged = shows(path, MERGED, fail)
-        fixed = shows(path, FIXED, fail)
-        if sig not in merged:
+        raw = tuple(meta["signature"])  # type: ignore[arg-type]
+        sig = (str(raw[0]), tuple(raw[1]), str(raw[2]))
+        fail = meta.get("fail_nth")  # type: ignore[assignment]
+        if sig not in shows(path, MERGED, fail):  # type: ignore[arg-type]
             kind = "does not reproduce"
-        elif sig not in fixed:
-            kind = "two-devices detach race"
-        elif fixed <= other:
-            kind = "auto-domain race (replace-vs-replace-one-group)"
         else:
-            kind = "unexplained: " + "; ".join(describe(s) for s in sorted(fixed - other))
+            removed = [bug for bug, fix in FIXES.items() if sig not in shows(path, fix, fail)]  # type: ignore[arg-type]
+            left = shows(path, BOTH, fail)  # type: ignore[arg-type]
+            if removed:
+                kind = " or ".join(removed)
+            elif sig in left and left <= auto_domain:
+                kind = "auto-domain race (replace-vs-replace-one-group)"
+            else:
+                kind = "unexplained: " + "; ".join(describe(s) for s in sorted(left))
         tally[kind] = tally.get(kind, 0) + 1
-        print(
-            f"| {path.parent.name}/{path.name} | {describe(sig).replace('|', '/')} | "
-            f"{len(merged)} findings | "
-            f"{len(fixed)} findings | {kind} |",
-            flush=True,
-        )
+        where = f"{path.parent.parent.name}/{path.parent.name}/{path.name}"
+        print(f"| {where} | {describe(sig).replace('|', '/')} | {kind} |", flush=True)
     print()
     for kind, count in sorted(tally.items()):
         print(f"{count:4d}  {kind}")

@@ -233,3 +233,18 @@ def test_a_direct_replace_needs_an_attached_device(tmp_path):
     that never attached is -EINVAL, not a race the model would blame on iommufd."""
     fixed = Variant(later_detach_reads_hwpt_locked=True)
     assert _signatures(REPLACE_UNATTACHED, fixed, tmp_path) == set()
+
+
+def test_the_err_unresv_fix_removes_the_faults_finding_of_replace_vs_destroy():
+    """The unwind this tool found: with err_unresv removing reservations only from an IOAS
+    the group was not already on, replace-vs-destroy --faults is clean."""
+    spec = load_spec(DIRECTORY / "replace-vs-destroy.toml")
+    merged = explore(build_program(spec), scenario=spec.name, faults=True)
+    fixed = explore(
+        build_program(spec, variant=Variant(fix_err_unresv_same_ioas=True)),
+        scenario=spec.name,
+        faults=True,
+    )
+    assert [f.kind for f in merged.findings] == ["invariant"]
+    assert "has reserved regions of [], not of its devices" in merged.findings[0].message
+    assert fixed.exhausted and fixed.clean
