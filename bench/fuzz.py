@@ -1,17 +1,16 @@
 """The fuzz benchmark: does `lockstep fuzz`, with no hand-written scenario, find the bugs the
 merged model is known to have, how fast, and how small does it shrink them?
 
-A known bug is recognised by its signatures: those the hand-written scenario that shows it
-gives (two-devices-one-group for the detach race; replace-vs-destroy --faults for the
-``err_unresv`` unwind). A campaign finds it when one of its findings, or the ``also`` list
-of one, has such a signature. With ``--variant``, the bug is the variant's, recognised by
-its expected finding kind.
+A finding is a known bug when that bug's fix removes it (`audit.py`: the detach race's v6.15
+fix, the ``err_unresv`` fix), checked after the campaign on the scenario file it wrote. With
+``--variant``, the bug is the variant's, recognised by its expected finding kind. Every
+finding is listed with its time to find, time to shrink, size and what it is.
 
     python bench/fuzz.py [--seeds 0 1 2 3 4] [--max-time 600] [--faults] [--variant NAME]
                          [--keep DIR] [--until-found]
 
 ``--keep DIR`` keeps each seed's findings folder as DIR/seed-N, for reading them one by one;
-``--until-found`` ends a seed's campaign once every bug it looks for is found.
+``--until-found`` ends a seed's campaign once every bug it looks for is found (variants).
 """
 
 from __future__ import annotations
@@ -19,27 +18,29 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from lockstep import scenarios
+from audit import FIXES, MERGED, shows
+
 from lockstep.scenarios import generate, variants
-from lockstep.scheduler import explore
-from lockstep.tools.fuzz import Campaign, Found, Signature, signature
+from lockstep.scheduler.events import describe
+from lockstep.tools.fuzz import Campaign, Found
 
 
-def known_signatures(name: str, faults: bool) -> set[Signature]:
-    """The signatures the hand-written scenario ``name`` shows."""
-    program = scenarios.get(name).program
-    result = explore(program, scenario=name, faults=faults, executions=2000)
-    return {signature(f) for f in result.findings}
+def removed_by(entry: Found) -> list[str]:
+    """The known bugs whose fix removes ``entry``'s finding from its scenario file."""
+    if entry.signature not in shows(entry.path, MERGED, entry.fail_nth):
+        return []
+    return [
+        bug
+        for bug, fix in FIXES.items()
+        if entry.signature not in shows(entry.path, fix, entry.fail_nth)
+    ]
 
 
-def first(found: list[Found], wanted: set[Signature] | None, kind: str = "") -> Found | None:
-    for entry in found:
-        sigs = {entry.signature, *entry.also}
-        if (wanted is not None and sigs & wanted) or (kind and entry.signature[0] == kind):
-            return entry
-    return None
+def first(found: list[Found], is_bug: Callable[[Found], bool]) -> Found | None:
+    return next((entry for entry in found if is_bug(entry)), None)
 
 
 def main() -> None:
@@ -51,12 +52,21 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--until-found", action="store_true")
     args = parser.parse_args()
+    what: dict[int, list[str]] = {}
+
+    def attributed(entry: Found) -> list[str]:
+        if id(entry) not in what:
+            what[id(entry)] = removed_by(entry)
+        return what[id(entry)]
+
+    bugs: dict[str, Callable[[Found], bool]]
     if args.variant:
-        bugs = {args.variant: (None, variants.get(args.variant).kind)}
+        kind = variants.get(args.variant).kind
+        bugs = {args.variant: lambda entry: entry.signature[0] == kind}
     else:
-        bugs = {"two-devices detach race": (known_signatures("two-devices-one-group", False), "")}
+        bugs = {"two-devices detach race": lambda e: "two-devices detach race" in attributed(e)}
         if args.faults:
-            bugs["err_unresv unwind"] = (known_signatures("replace-vs-destroy", True), "")
+            bugs["err_unresv unwind"] = lambda e: "err_unresv unwind" in attributed(e)
     rows: dict[str, list[Found | None]] = {bug: [] for bug in bugs}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as scratch:
@@ -71,18 +81,27 @@ def main() -> None:
             if args.until_found:
 
                 def stop_when_all_found(_: Found, campaign: Campaign = campaign) -> None:
-                    if all(first(campaign.found, *bug) for bug in bugs.values()):
+                    if all(first(campaign.found, is_bug) for is_bug in bugs.values()):
                         campaign.max_time = 0.0
 
                 campaign.on_found = stop_when_all_found
             campaign.run()
-        for bug, (wanted, kind) in bugs.items():
-            rows[bug].append(first(campaign.found, wanted, kind))
-        print(
-            f"seed {seed}: {campaign.scenarios} scenarios, {campaign.executions:,} executions, "
-            f"{len(campaign.found)} findings",
-            flush=True,
-        )
+            print(
+                f"seed {seed}: {campaign.scenarios} scenarios, {campaign.executions:,} "
+                f"executions, {len(campaign.found)} findings",
+                flush=True,
+            )
+            for entry in campaign.found:
+                actors, ops = generate.size(entry.spec)[:2]
+                bug = ", ".join(attributed(entry)) if not args.variant else ""
+                print(
+                    f"  {describe(entry.signature)}: after {entry.found_after:.0f} s, shrunk in "
+                    f"{entry.shrink_seconds:.0f} s to {actors}x{ops}"
+                    f"{f' ({bug})' if bug else ''}: {entry.path.name}",
+                    flush=True,
+                )
+            for bug, is_bug in bugs.items():
+                rows[bug].append(first(campaign.found, is_bug))
     print()
     print("| bug | found (seeds) | time to find, s | time to shrink, s | actors x ops |")
     print("|---|---:|---|---|---|")
