@@ -185,6 +185,23 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     assert states and all(states.values())
     assert report["scenarios"] == 0 and report["found"] == []
 
+    # explore pointed at the folder says the same, and a saved file still reproducing is 1
+    code = run(["explore", str(out), "--variant", VARIANT, "--json"])
+    explored = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert {Path(s["file"]).name: s["reproduces"] for s in explored["saved"]} == {
+        **states,
+        "invariant-bogus.toml": False,
+    }
+    for path in out.glob("*.toml"):
+        if path.name != "invariant-bogus.toml":
+            path.unlink()
+    assert run(["explore", str(out), "--variant", VARIANT]) == 0
+    assert "FIXED: no longer reproduces" in capsys.readouterr().out
+    (tmp_path / "empty").mkdir()
+    assert run(["explore", str(tmp_path / "empty")]) == 2
+    assert "no scenario file lockstep fuzz saved in it" in capsys.readouterr().err
+
 
 def test_shares_merge_into_one_folder_by_signature(tmp_path):
     """``--jobs``: each share searches with its own seed stream into its own folder; the

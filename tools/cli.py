@@ -155,6 +155,31 @@ def _schedule_text(argument: str) -> str:
     return text.strip()
 
 
+def _is_dir(argument: str) -> bool:
+    try:
+        return Path(argument).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _explore_saved(folder: Path, variant: str | None, as_json: bool) -> None:
+    """``explore`` of a findings folder: its saved findings replayed as the next ``fuzz``
+    replays them first; status 1 while one still reproduces, 0 once all are fixed."""
+    from lockstep.tools import fuzz as fuzzing
+
+    campaign = fuzzing.Campaign(out=folder, variant=variant)
+    campaign.replay_saved()
+    if not campaign.saved:
+        raise BadInput(f"{folder}: a folder, but no scenario file lockstep fuzz saved in it")
+    if as_json:
+        click.echo(json.dumps({"saved": [s.to_json() for s in campaign.saved]}, indent=2))
+    else:
+        for entry in campaign.saved:
+            state = "reproduces" if entry.reproduces else "FIXED: no longer reproduces"
+            click.echo(f"saved {entry.path}: {fuzzing.describe(entry.signature)}: {state}")
+    sys.exit(EXIT_FINDINGS if any(s.reproduces for s in campaign.saved) else EXIT_CLEAN)
+
+
 def _is_file(argument: str) -> bool:
     """Whether ``argument`` names a regular file; False for what cannot be a path at all
     (a name too long for the file system, a NUL byte)."""
@@ -482,7 +507,10 @@ def explore_command(
     full: bool,
 ) -> None:
     """Explore SCENARIO (a name from `lockstep list`, or a .toml file; default
-    replace-vs-destroy)."""
+    replace-vs-destroy). A folder `lockstep fuzz` wrote: explore each scenario file it saved
+    (for this --variant) and say which findings still reproduce."""
+    if _is_dir(scenario):
+        _explore_saved(Path(scenario), variant, as_json)
     chosen = _scenario(scenario)
     program = _program(chosen, variant)
     options = _options(step_bound) + ([("variant", variant)] if variant else [])
