@@ -193,13 +193,20 @@ async def device_unbind(pdev: PhysDevice) -> OpResult:
     if pdev.idev is None or pdev.group_opens:
         return OpResult(0)
     async with vfio_ioctl(pdev, "vfio_device_cdev_close"):
-        with operation("iommufd_device_unbind"):
-            if pdev.attached:
-                await device.iommufd_device_detach(pdev.idev)
-                pdev.attached = False
-            await device.iommufd_device_unbind(pdev.idev)
-        pdev.idev = None
+        await vfio_iommufd_physical_unbind(pdev)
     return OpResult(0)
+
+
+async def vfio_iommufd_physical_unbind(pdev: PhysDevice) -> None:
+    """``vfio_iommufd_physical_unbind()``, the last close of the device on either path:
+    detach if attached, then unbind."""
+    assert pdev.idev is not None
+    with operation("iommufd_device_unbind"):
+        if pdev.attached:
+            await device.iommufd_device_detach(pdev.idev)
+            pdev.attached = False
+        await device.iommufd_device_unbind(pdev.idev)
+    pdev.idev = None
 
 
 async def close(system: System, pdevs: list[PhysDevice]) -> OpResult:
@@ -259,14 +266,8 @@ async def group_close_device(pdev: PhysDevice) -> OpResult:
     with operation("vfio_df_group_close"):
         async with pdev.vfio_group.group_lock, pdev.dev_set.lock:
             pdev.group_opens -= 1
-            if pdev.group_opens or pdev.idev is None:
-                return OpResult(0)
-            with operation("iommufd_device_unbind"):
-                if pdev.attached:
-                    await device.iommufd_device_detach(pdev.idev)
-                    pdev.attached = False
-                await device.iommufd_device_unbind(pdev.idev)
-            pdev.idev = None
+            if not pdev.group_opens and pdev.idev is not None:
+                await vfio_iommufd_physical_unbind(pdev)
     return OpResult(0)
 
 
