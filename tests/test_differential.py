@@ -31,6 +31,7 @@ from lockstep.scheduler import (
     SpinLock,
     debug_check_no_locks_freed,
     explore,
+    fault_point,
     lockdep_assert_held,
     point,
 )
@@ -68,13 +69,15 @@ class Obj:
 #                     (in a section: no name)
 #   ("free", i)       debug_check_no_locks_freed(lock i)
 #   ("assert", i)     lockdep_assert_held(lock i)
+#   ("fault", f)      a fault point (a scheduling point); when it fails, an unwind that
+#                     writes obj.f = 1 (only in programs drawn `with_faults`)
 # Sections (a scheduling point at the acquisition and after the release):
 #   ("lock", i, body)     async with mutex i          ("rw", write, body)  rwsem section
 #   ("try", i, body, orelse)   if trylock: body, unlock; else: orelse (leaf operations)
 # A body holds leaf operations and, one level deep, sections.
 
 
-def _leaf(in_section: bool):
+def _leaf(in_section: bool, faults: bool = False):
     field = st.sampled_from("ab")
     name = st.sampled_from([None, "x", "y"])
     lock = st.integers(0, RWSEM)
@@ -91,6 +94,8 @@ def _leaf(in_section: bool):
         ops.insert(0, st.tuples(st.just("point"), name, st.booleans()))
     else:
         ops.append(st.just(("point", None, False)))
+    if faults:
+        ops.append(st.tuples(st.just("fault"), field))
     return st.one_of(ops)
 
 
@@ -186,6 +191,9 @@ def build(program):
             elif kind == "rw":
                 async with rw.write() if op[1] else rw.read():
                     await run(op[2], where)
+            elif kind == "fault":
+                if await fault_point("kzalloc", 12):
+                    setattr(obj, op[1], 1)
             elif kind == "try":
                 if await locks[op[1]].trylock():
                     await run(op[2], where)
@@ -429,6 +437,40 @@ def test_dpor_agrees_with_naive_search(program):
         "dfs executions per class: "
         + ("1" if ratio == 1 else "<= 1.5" if ratio <= 1.5 else "<= 2" if ratio <= 2 else "> 2")
     )
+
+
+@st.composite
+def programs_with_faults(draw):
+    """Two actors of up to 3 operations, sections one level deep, fault points among them
+    (one at least, in the first actor)."""
+    leaf = _leaf(False, faults=True)
+    section = _section(st.lists(_leaf(True, faults=True), max_size=2).map(tuple))
+    ops = st.lists(st.one_of(leaf, section), min_size=1, max_size=3)
+    first = draw(ops)
+    first.insert(draw(st.integers(0, len(first))), ("fault", draw(st.sampled_from("ab"))))
+    return (tuple(first), tuple(draw(ops))), draw(st.booleans()), draw(st.booleans())
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(programs_with_faults())
+def test_with_faults_dpor_finds_what_naive_search_finds(program):
+    """Fault points count per actor (fail_nth per task): each round fails one actor's n-th
+    point. In every round, dfs finds every distinct finding naive search finds, with the
+    same lock graph and the same fault choices run."""
+    assume(interleavings(program) <= BUDGET)
+    factory = build(program)
+    naive = explore(factory, strategy="naive-dfs", faults=True, executions=NAIVE_LIMIT)
+    assume(naive.exhausted)
+    dpor = explore(factory, strategy="dfs", faults=True)
+    assert dpor.exhausted and dpor.fault_points == naive.fault_points
+    assert signatures(dpor) == signatures(naive), repr(program)
+    assert {(e.prev, e.next) for e in dpor.edges} == {(e.prev, e.next) for e in naive.edges}
+    event(f"fault points: {min(naive.fault_points or 0, 4)}")
 
 
 # -- fixed programs ---------------------------------------------------------------------------
