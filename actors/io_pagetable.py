@@ -6,8 +6,11 @@ domains_rwsem -> iova_rwsem -> pages->mutex (reference §3 items 7, 8). A domain
 removed only with both rwsems held for write; map and unmap reach the domains through
 domains_rwsem held for read.
 
-Areas are counted in pages; an area whose ``pages`` is None is being mapped (its pages are
-set at the end of `iopt_map_pages`, under iova_rwsem).
+Areas are counted in pages (an IOVA is a page number); an area whose ``pages`` is None is
+being mapped (its pages are set at the end of `iopt_map_pages`, under iova_rwsem). The IOVA
+allocator takes the lowest hole that fits, from IOVA 1; reserved ranges are counted per
+owner, not placed, so they never stand in the way of a mapping (no -EADDRINUSE, and a fixed
+IOVA is refused only by an area, -EEXIST).
 """
 
 from __future__ import annotations
@@ -72,7 +75,6 @@ class IoPagetable:
     areas: dict[int, IoptArea] = attrs.field(factory=dict)
     #: reserved ranges, by owner (a device, or a domain for its aperture): owner -> count
     reserved: dict[Any, int] = attrs.field(factory=dict)
-    next_iova: int = 1
     pages_seq: int = 0
 
 
@@ -239,14 +241,39 @@ async def iopt_table_remove_domain(iopt: IoPagetable, domain: IommuDomain) -> No
     await iopt.domains_rwsem.up_write()
 
 
-async def iopt_alloc_area_pages(iopt: IoPagetable, length: int) -> IoptArea | int:
-    """``iopt_alloc_area_pages()``: kzalloc the area, then insert it under iova_rwsem with
-    ``pages == NULL``. Returns the area or a negative errno."""
+def iopt_area_iter(iopt: IoPagetable, start: int, last: int) -> list[IoptArea]:
+    """``iopt_area_iter_first()`` and on: the areas that intersect [start, last], by IOVA."""
+    found = [a for a in iopt.areas.values() if a.iova <= last and a.iova + a.length - 1 >= start]
+    return sorted(found, key=lambda a: a.iova)
+
+
+def iopt_alloc_iova(iopt: IoPagetable, length: int) -> int:
+    """``iopt_alloc_iova()``: the lowest free IOVA with ``length`` pages free after it."""
+    lockdep_assert_held_write(iopt.iova_rwsem)
+    iova = 1
+    for area in sorted(iopt.areas.values(), key=lambda a: a.iova):
+        if iova + length <= area.iova:
+            break
+        iova = max(iova, area.iova + area.length)
+    return iova
+
+
+async def iopt_alloc_area_pages(
+    iopt: IoPagetable, length: int, iova: int | None = None
+) -> IoptArea | int:
+    """``iopt_alloc_area_pages()``: kzalloc the area, then, under iova_rwsem, take an IOVA
+    (`iopt_alloc_iova`) or check the fixed one (``iopt_check_iova``: -EEXIST where an area
+    already is) and insert the area with ``pages == NULL``. Returns the area or a negative
+    errno."""
     if not await kzalloc("iopt_alloc_area_pages"):
         return -errno.ENOMEM
     await iopt.iova_rwsem.down_write()
-    iova = iopt.next_iova
-    iopt.next_iova += length
+    if iova is None:
+        iova = iopt_alloc_iova(iopt, length)
+    elif iopt_area_iter(iopt, iova, iova + length - 1):
+        # out_unlock:
+        await iopt.iova_rwsem.up_write()
+        return -errno.EEXIST
     area = IoptArea(iova=iova, length=length)
     iopt.areas[iova] = area
     await iopt.iova_rwsem.up_write()
@@ -276,10 +303,13 @@ async def iopt_fill_domains_pages(iopt: IoPagetable, area: IoptArea, pages: Iopt
     return rc
 
 
-async def iopt_map_pages(iopt: IoPagetable, pages: IoptPages, length: int) -> IoptArea | int:
-    """``iopt_map_pages()``: insert the area, fill the domains under domains_rwsem (read),
-    then publish ``area->pages`` under iova_rwsem. Returns the area or a negative errno."""
-    area = await iopt_alloc_area_pages(iopt, length)
+async def iopt_map_pages(
+    iopt: IoPagetable, pages: IoptPages, length: int, iova: int | None = None
+) -> IoptArea | int:
+    """``iopt_map_pages()``: insert the area (at ``iova`` if fixed), fill the domains under
+    domains_rwsem (read), then publish ``area->pages`` under iova_rwsem. Returns the area or
+    a negative errno."""
+    area = await iopt_alloc_area_pages(iopt, length, iova)
     if isinstance(area, int):
         return area
     await iopt.domains_rwsem.down_read()
@@ -298,14 +328,14 @@ async def iopt_map_pages(iopt: IoPagetable, pages: IoptPages, length: int) -> Io
     return area
 
 
-async def iopt_map_user_pages(iopt: IoPagetable, length: int) -> int:
-    """``iopt_map_user_pages()``: allocate the pages object, map it. Returns the IOVA or a
-    negative errno."""
+async def iopt_map_user_pages(iopt: IoPagetable, length: int, iova: int | None = None) -> int:
+    """``iopt_map_user_pages()``: allocate the pages object, map it (at ``iova`` with
+    IOMMU_IOAS_MAP_FIXED_IOVA). Returns the IOVA or a negative errno."""
     if not await kzalloc("iopt_alloc_pages"):
         return -errno.ENOMEM
     iopt.pages_seq += 1
     pages = IoptPages(mutex=Mutex(PAGES_MUTEX, name=f"{iopt.name}.pages{iopt.pages_seq}.mutex"))
-    area = await iopt_map_pages(iopt, pages, length)
+    area = await iopt_map_pages(iopt, pages, length, iova)
     if isinstance(area, int):
         # iopt_put_pages(elm.pages)
         return area
@@ -314,25 +344,21 @@ async def iopt_map_user_pages(iopt: IoPagetable, length: int) -> int:
 
 async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int:
     """``iopt_unmap_iova_range()``: unmap every area inside [start, last]. -EBUSY for an area
-    still being mapped, -ENOENT if nothing was unmapped."""
+    still being mapped; -ENOENT for an area the range cuts ("the area is too big"), or if
+    nothing was unmapped."""
     rc = -errno.ENOENT
     unmapped = 0
     await iopt.domains_rwsem.down_read()
     await iopt.iova_rwsem.down_write()
-    while True:
-        area = next(
-            (
-                a
-                for a in sorted(iopt.areas.values(), key=lambda a: a.iova)
-                if start <= a.iova <= last
-            ),
-            None,
-        )
-        if area is None:
-            break
+    while within := iopt_area_iter(iopt, start, last):
+        area = within[0]
         pages = area.pages
         if pages is None:
+            # Userspace should not race map/unmap's of the same area
             rc = -errno.EBUSY
+            break
+        if area.iova < start or area.iova + area.length - 1 > last:
+            rc = -errno.ENOENT
             break
         area.pages = None
         await iopt.iova_rwsem.up_write()
@@ -346,8 +372,9 @@ async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int
         unmapped += area.length
 
         await iopt.iova_rwsem.down_write()
-    if unmapped and rc == -errno.ENOENT:
-        rc = 0
+    else:
+        if unmapped:
+            rc = 0
     # out_unlock_iova:
     await iopt.iova_rwsem.up_write()
     await iopt.domains_rwsem.up_read()

@@ -101,12 +101,15 @@ async def iommufd_get_ioas(ictx: IommufdCtx, id_: int) -> IommufdIoas | ErrPtr:
     return ioas
 
 
-async def iommufd_ioas_map(ictx: IommufdCtx, ioas_id: int, length: int) -> tuple[int, int]:
-    """``iommufd_ioas_map()``: IOMMU_IOAS_MAP of ``length`` pages. Returns (rc, iova)."""
+async def iommufd_ioas_map(
+    ictx: IommufdCtx, ioas_id: int, length: int, iova: int | None = None
+) -> tuple[int, int]:
+    """``iommufd_ioas_map()``: IOMMU_IOAS_MAP of ``length`` pages, at ``iova`` if given
+    (IOMMU_IOAS_MAP_FIXED_IOVA). Returns (rc, iova)."""
     ioas = await iommufd_get_ioas(ictx, ioas_id)
     if IS_ERR(ioas):
         return ioas.rc, 0
-    iova = await io_pagetable.iopt_map_user_pages(ioas.iopt, length)
+    iova = await io_pagetable.iopt_map_user_pages(ioas.iopt, length, iova)
     rc = iova if iova < 0 else 0
     if not rc:
         rc = await iommufd_ucmd_respond("IOMMU_IOAS_MAP:copy_to_user")
@@ -115,16 +118,21 @@ async def iommufd_ioas_map(ictx: IommufdCtx, ioas_id: int, length: int) -> tuple
     return rc, max(iova, 0)
 
 
-async def iommufd_ioas_unmap(ictx: IommufdCtx, ioas_id: int, iova: int | None) -> int:
-    """``iommufd_ioas_unmap()``: IOMMU_IOAS_UNMAP of the area at ``iova``, or of everything
-    (``iova=0, length=U64_MAX``) when ``iova`` is None."""
+async def iommufd_ioas_unmap(
+    ictx: IommufdCtx, ioas_id: int, iova: int | None, length: int = 1
+) -> int:
+    """``iommufd_ioas_unmap()``: IOMMU_IOAS_UNMAP of [iova, iova + length), or of everything
+    (``iova=0, length=U64_MAX``) when ``iova`` is None; ``iopt_unmap_iova()`` refuses a
+    zero length (-EINVAL)."""
     ioas = await iommufd_get_ioas(ictx, ioas_id)
     if IS_ERR(ioas):
         return ioas.rc
     if iova is None:
         rc = await io_pagetable.iopt_unmap_all(ioas.iopt)
+    elif length < 1:
+        rc = -errno.EINVAL
     else:
-        rc = await io_pagetable.iopt_unmap_iova_range(ioas.iopt, iova, iova)
+        rc = await io_pagetable.iopt_unmap_iova_range(ioas.iopt, iova, iova + length - 1)
     if not rc:
         rc = await iommufd_ucmd_respond("IOMMU_IOAS_UNMAP:copy_to_user")
     # out_put:

@@ -71,17 +71,22 @@ async def ioas_alloc(system: System) -> OpResult:
     return OpResult(rc, {"ioas_id": ioas_id} if not rc else {})
 
 
-async def ioas_map(system: System, ioas_id: int, pages: int = 1) -> OpResult:
-    """IOMMU_IOAS_MAP of ``pages`` pages at an IOVA the kernel picks."""
+async def ioas_map(
+    system: System, ioas_id: int, pages: int = 1, iova: int | None = None
+) -> OpResult:
+    """IOMMU_IOAS_MAP of ``pages`` pages at an IOVA the kernel picks, or at ``iova``
+    (IOMMU_IOAS_MAP_FIXED_IOVA)."""
     with operation("IOMMU_IOAS_MAP"):
-        rc, iova = await ioas.iommufd_ioas_map(system.ictx, ioas_id, pages)
+        rc, iova = await ioas.iommufd_ioas_map(system.ictx, ioas_id, pages, iova)
     return OpResult(rc, {"iova": iova} if not rc else {})
 
 
-async def ioas_unmap(system: System, ioas_id: int, iova: int | None = None) -> OpResult:
-    """IOMMU_IOAS_UNMAP of the area at ``iova``, or of everything."""
+async def ioas_unmap(
+    system: System, ioas_id: int, iova: int | None = None, length: int = 1
+) -> OpResult:
+    """IOMMU_IOAS_UNMAP of ``length`` pages from ``iova``, or of everything."""
     with operation("IOMMU_IOAS_UNMAP"):
-        rc = await ioas.iommufd_ioas_unmap(system.ictx, ioas_id, iova)
+        rc = await ioas.iommufd_ioas_unmap(system.ictx, ioas_id, iova, length)
     return OpResult(rc)
 
 

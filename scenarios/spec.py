@@ -32,8 +32,8 @@ from lockstep.scheduler.access import shared
 #: operation -> (required parameters, optional parameters)
 OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ioas_alloc": (frozenset(), frozenset({"as"})),
-    "map": (frozenset({"ioas"}), frozenset({"pages", "as"})),
-    "unmap": (frozenset({"ioas"}), frozenset({"iova"})),
+    "map": (frozenset({"ioas"}), frozenset({"pages", "as", "iova"})),
+    "unmap": (frozenset({"ioas"}), frozenset({"iova", "length"})),
     "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as"})),
     "destroy": (frozenset({"id"}), frozenset()),
     "mock_domain": (frozenset({"pt"}), frozenset({"as"})),
@@ -213,10 +213,12 @@ class _Run:
             case "ioas_alloc":
                 return await ops.ioas_alloc(s)
             case "map":
-                return await ops.ioas_map(s, self.id(p["ioas"]), int(p.get("pages", 1)))
+                fixed = self.id(p["iova"]) if "iova" in p else None
+                return await ops.ioas_map(s, self.id(p["ioas"]), int(p.get("pages", 1)), fixed)
             case "unmap":
                 iova = self.id(p["iova"]) if "iova" in p else None
-                return await ops.ioas_unmap(s, self.id(p["ioas"]), iova)
+                length = int(p.get("length", 1))
+                return await ops.ioas_unmap(s, self.id(p["ioas"]), iova, length)
             case "hwpt_alloc":
                 return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]))
             case "destroy":

@@ -211,7 +211,7 @@ def test_iommufd_ioas_area(mock_domains: int) -> None:
         self = await iommufd_ioas_setup(s, mock_domains)
         for i in range(10):
             err(
-                await ops.ioas_unmap(s, self.ioas_id, i * PAGE_SIZE),
+                await ops.ioas_unmap(s, self.ioas_id, i * PAGE_SIZE, PAGE_SIZE),
                 ENOENT,
                 f"test_err_ioctl_ioas_unmap(ENOENT, {i} * PAGE_SIZE, PAGE_SIZE)",
             )
@@ -237,7 +237,7 @@ def test_iommufd_ioas_area_auto_iova(mock_domains: int) -> None:
             for _ in range(10)
         ]
         for iova in iovas:
-            ok(await ops.ioas_unmap(s, self.ioas_id, iova), "test_ioctl_ioas_unmap")
+            ok(await ops.ioas_unmap(s, self.ioas_id, iova, PAGE_SIZE), "test_ioctl_ioas_unmap")
         # Kernel automatically aligns IOVAs properly
         iovas = [
             ok(
@@ -248,7 +248,7 @@ def test_iommufd_ioas_area_auto_iova(mock_domains: int) -> None:
         ]
         for i, iova in enumerate(iovas):
             ok(
-                await ops.ioas_unmap(s, self.ioas_id, iova),
+                await ops.ioas_unmap(s, self.ioas_id, iova, PAGE_SIZE * (i + 1)),
                 f"test_ioctl_ioas_unmap(iovas[{i}], PAGE_SIZE * {i + 1})",
             )
 
