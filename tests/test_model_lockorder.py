@@ -25,6 +25,7 @@ OBJECTS_XA = "&ictx->objects.xa_lock"
 GROUPS_XA = "&ictx->groups.xa_lock"
 #: ``dev_set->lock``, held by every VFIO cdev ioctl across its iommufd calls
 DEV_SET = "&new_dev_set->lock"
+VFIO_GROUP = "&group->group_lock"
 
 
 def destroy_rwsem(kind: str) -> str:
@@ -60,6 +61,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     (DEV_SET, DOMAINS): "VFIO detach: the put of the last auto hwpt removes its domain",
     (DEV_SET, destroy_rwsem("device")): "VFIO close: iommufd_device_unbind destroys the idev",
     (DEV_SET, destroy_rwsem("hwpt")): "VFIO detach / replace: destroy of the old auto hwpt",
+    (VFIO_GROUP, DEV_SET): "VFIO group path: vfio_df_group_open/close, group_lock first",
 }
 
 #: Orders §3 and §4 say the merged code never has (B8: no iova_rwsem -> group->mutex).
@@ -101,7 +103,9 @@ def test_lock_graph_is_reference_order() -> None:
             if e[1] == IOAS_MUTEX and (e[0].startswith("&obj->destroy_rwsem") or e[0] == DEV_SET)
         ]
     )
-    assert graph.in_degree(DEV_SET) == 0
+    # the callers' locks come first: the legacy path's group_lock, then dev_set->lock
+    assert graph.in_degree(VFIO_GROUP) == 0
+    assert list(graph.predecessors(DEV_SET)) == [VFIO_GROUP]
     for inner in (OBJECTS_XA, GROUP):
         assert graph.out_degree(inner) == 0
     assert GROUPS_XA not in graph or graph.out_degree(GROUPS_XA) == 0
