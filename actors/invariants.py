@@ -61,9 +61,15 @@ def problems(system: System) -> list[str]:
             for idev in ig.device_list
         }
         reserved_devs = {o for o in ioas.iopt.reserved if isinstance(o, Device)}
-        if {id(d) for d in reserved_devs} != {id(d) for d in users_here}:
-            names = sorted(d.name for d in reserved_devs)
-            out.append(f"{ioas.obj.name} has reserved regions of {names}, not of its devices")
+        # two invariants, not one: reservations lost (an unwind that removed too much) and
+        # reservations kept (a detach that left them) are different bugs
+        reserved_ids, user_ids = {id(d) for d in reserved_devs}, {id(d) for d in users_here}
+        lost = sorted(d.name for d in users_here if id(d) not in reserved_ids)
+        if lost:
+            out.append(f"{ioas.obj.name} lost the reserved regions of its devices {lost}")
+        kept = sorted(d.name for d in reserved_devs if id(d) not in user_ids)
+        if kept:
+            out.append(f"{ioas.obj.name} keeps the reserved regions of {kept}, not on it")
         for lock in (ioas.iopt.domains_rwsem, ioas.iopt.iova_rwsem):
             if lock.is_locked():
                 out.append(f"{lock.name} still held")

@@ -112,7 +112,7 @@ def test_a_failed_replace_within_one_ioas_drops_the_devices_reservations(tmp_pat
     result = json.loads(capsys.readouterr().out)
     assert code == 1 and result["fault_points"] == 2
     [finding] = result["findings"]
-    assert "ioas1 has reserved regions of [], not of its devices" in finding["message"]
+    assert "ioas1 lost the reserved regions of its devices ['dev1']" in finding["message"]
     [(_, digest)] = digest_option(str(path))
     assert finding["schedule"] == f"ls1:{path}:fail=0_2,sha={digest}:-"
     assert run(["replay", finding["schedule"]]) == 1

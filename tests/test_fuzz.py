@@ -130,8 +130,10 @@ def test_signature_leaves_out_numbers_and_lines():
     first = _finding("invariant", ("invariant", "hwpt6.users = 3, expected 2; ioas2 has x"))
     other = _finding("invariant", ("invariant", "hwpt9.users = 1, expected 4"))
     assert signature(first) == signature(other)
-    listed = _finding("invariant", ("invariant", "ioas2 has reserved regions of ['dev1']"))
-    more = _finding("invariant", ("invariant", "ioas1 has reserved regions of ['dev1', 'dev2']"))
+    listed = _finding("invariant", ("invariant", "ioas2 keeps the reserved regions of ['dev1']"))
+    more = _finding(
+        "invariant", ("invariant", "ioas1 keeps the reserved regions of ['dev1', 'dev2']")
+    )
     assert signature(listed) == signature(more)
     held = _finding("held-lock-freed", ("held-lock-freed", "&A", "kfree (ctx.py:1)"), ("&A",))
     assert signature(held) == ("held-lock-freed", ("&A",), "&A | kfree")

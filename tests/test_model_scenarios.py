@@ -66,7 +66,7 @@ def test_two_devices_one_group_finds_the_detach_race() -> None:
     )
     messages = "\n".join(f.message for f in result.findings)
     assert "users = 3, expected 2" in messages
-    assert "reserved regions of ['dev1', 'dev2']" in messages
+    assert "keeps the reserved regions of ['dev2'], not on it" in messages
     assert {f.kind for f in result.findings} >= {"invariant"}
 
 

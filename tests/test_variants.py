@@ -246,5 +246,5 @@ def test_the_err_unresv_fix_removes_the_faults_finding_of_replace_vs_destroy():
         faults=True,
     )
     assert [f.kind for f in merged.findings] == ["invariant"]
-    assert "has reserved regions of [], not of its devices" in merged.findings[0].message
+    assert "lost the reserved regions of its devices ['dev1']" in merged.findings[0].message
     assert fixed.exhausted and fixed.clean
