@@ -62,9 +62,14 @@ def problems(system: System) -> list[str]:
         }
         reserved_devs = {o for o in ioas.iopt.reserved if isinstance(o, Device)}
         # two invariants, not one: reservations lost (an unwind that removed too much) and
-        # reservations kept (a detach that left them) are different bugs
+        # reservations kept (a detach that left them) are different bugs; a device that
+        # reports no reserved region has none to lose
         reserved_ids, user_ids = {id(d) for d in reserved_devs}, {id(d) for d in users_here}
-        lost = sorted(d.name for d in users_here if id(d) not in reserved_ids)
+        lost = sorted(
+            d.name
+            for d in users_here
+            if id(d) not in reserved_ids and d.resv_regions + d.sw_msi + d.hw_msi
+        )
         if lost:
             out.append(f"{ioas.obj.name} lost the reserved regions of its devices {lost}")
         kept = sorted(d.name for d in reserved_devs if id(d) not in user_ids)

@@ -113,12 +113,11 @@ async def iopt_table_enforce_dev_resv_regions(
     iopt: IoPagetable, dev: Any, sw_msi_start: list[int] | None
 ) -> int:
     """``iopt_table_enforce_dev_resv_regions()``: reserve the device's regions (v8 05/19:
-    per device, ``iommu_get_resv_regions(dev)`` takes no group->mutex). The device itself
-    always owns a reservation entry, so the model can check it is removed again."""
+    per device, ``iommu_get_resv_regions(dev)`` takes no group->mutex). A device that
+    reports no region reserves nothing, and has nothing to lose or leak."""
     if await may_fail("iommufd_should_fail", errno.EINVAL):
         return -errno.EINVAL
     await iopt.iova_rwsem.down_write()
-    iopt.reserved[dev] = iopt.reserved.get(dev, 0)
     # iommu_get_resv_regions(dev): the other regions, then the MSI windows
     regions = ["reserved"] * dev.resv_regions
     regions += ["sw_msi"] * dev.sw_msi + ["hw_msi"] * dev.hw_msi

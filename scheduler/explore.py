@@ -132,6 +132,7 @@ def explore(
     fail_nth: Fault | None = None,
     copy_setup: bool = True,
     on_resume: Callable[[int], None] | None = None,
+    interruptible: bool = False,
 ) -> ExploreResult:
     """Explore ``program`` (a callable building fresh actors) and return its findings.
 
@@ -152,6 +153,9 @@ def explore(
     ``copy_setup`` (and a program that allows it), the setup runs once and later executions
     start from a copy of its result (`scheduler.snapshot`); off, every execution runs it.
     ``on_resume(executions)`` is called when the exploration resumes from ``checkpoint``.
+    Ctrl-C stops the exploration between two executions; it then raises KeyboardInterrupt,
+    or with ``interruptible`` returns the findings so far (``interrupted`` set, the
+    checkpoint kept for a resume).
     """
     name = scenario or _program_name(program)
     options = tuple(options)
@@ -276,6 +280,8 @@ def explore(
             chosen, runs = fresh(), 0
 
     run_all(rounds())
+    if interrupted and not interruptible:
+        raise KeyboardInterrupt
     if checkpoint and not interrupted and not stopped:
         checkpoints.remove(checkpoint)
     return ExploreResult(

@@ -248,10 +248,13 @@ def test_ctrl_c_keeps_the_findings_so_far():
 
         return {"t1": t1, "t2": t2}
 
-    result = explore(program, scenario="interrupted")
+    result = explore(program, scenario="interrupted", interruptible=True)
     assert result.interrupted and not result.exhausted
     assert result.executions == 2
     assert "circular-dependency" in {f.kind for f in result.findings}
+    # without interruptible, Ctrl-C reaches the caller, as in any Python call
+    with pytest.raises(KeyboardInterrupt):
+        explore(program, scenario="interrupted")
 
 
 def test_scenario_files_that_are_not_files(capsys, tmp_path):
@@ -443,3 +446,23 @@ def test_ctrl_c_while_minimizing_still_prints_the_report(capsys, monkeypatch):
     assert code == 130
     assert "=== finding 1 of 2" in out and "minimized:" not in out
     assert err.endswith("lockstep: interrupted while minimizing: the lines are as found\n")
+
+
+def test_ctrl_c_stops_lockorder_with_status_130():
+    """Every other command that explores gets the KeyboardInterrupt: lockorder stops with
+    status 130 instead of printing a manifest of a cut-short exploration."""
+    args = ["lockorder", "two-devices-one-group", "map-vs-attach", "--faults"]
+    proc = _started(args, lambda _: True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert out == "" and "Traceback" not in err
+
+
+def test_a_findings_folder_with_a_broken_file_is_bad_input(capsys, tmp_path):
+    meta = '{"signature": ["invariant", [], "x"], "variant": null, "fail_nth": null}'
+    (tmp_path / "broken.toml").write_text(f"# lockstep-fuzz: {meta}\nname = 3\n")
+    code, out, err = lockstep(capsys, "explore", str(tmp_path))
+    assert code == 2 and out == ""
+    assert err == f"lockstep: error: {tmp_path}/broken.toml: description: missing\n"

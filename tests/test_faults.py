@@ -83,6 +83,7 @@ description = "dev1 replaces its auto hwpt with a user hwpt M on the same IOAS"
 [objects]
 ioas = ["ioas1"]
 groups = { group0 = ["dev1"] }
+devices = { dev1 = { hw_msi = true } }
 [[setup]]
 op = "bind"
 device = "dev1"

@@ -58,7 +58,8 @@ def test_two_devices_one_group_finds_the_detach_race() -> None:
     """iommufd_hw_pagetable_detach() reads ``igroup->hwpt`` before taking igroup->lock. When
     the other device of the group replaces the group's hwpt in between, the detach puts the
     old hwpt (already destroyed by the replace: a use-after-free) and leaves its reference on
-    the new one, and its reserved region in the new IOAS. The v6.6 code has this shape; the
+    the new one (and, for a device that reports reserved regions, those regions in the new
+    IOAS). The v6.6 code has this shape; the
     model finds it with a few hundred random executions."""
     scenario = scenarios.get("two-devices-one-group")
     result = explore(
@@ -66,7 +67,7 @@ def test_two_devices_one_group_finds_the_detach_race() -> None:
     )
     messages = "\n".join(f.message for f in result.findings)
     assert "users = 3, expected 2" in messages
-    assert "keeps the reserved regions of ['dev2'], not on it" in messages
+    assert "use-after-free" in messages
     assert {f.kind for f in result.findings} >= {"invariant"}
 
 

@@ -584,9 +584,10 @@ def explore_command(
                 on_resume=lambda n: click.echo(
                     f"lockstep: resumed at execution {n} from {checkpoint}", err=True
                 ),
+                interruptible=True,
             )
     cut_short = False
-    if not no_minimize and minimize_seconds > 0 and result.findings:
+    if not no_minimize and minimize_seconds > 0 and result.findings and not result.interrupted:
 
         def minimizing(index: int, count: int) -> None:
             if terminal and not as_json:
@@ -989,7 +990,7 @@ def fuzz_command(
         out=out,
         stop_on_first=stop_on_first,
         on_saved=saved,
-        on_found=found,
+        on_found=None if as_json else found,
         on_progress=progress,
     )
     interrupted = False
@@ -1056,7 +1057,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.UsageError as exc:
         click.echo(f"lockstep: error: {exc.format_message()}", err=True)
         return EXIT_BAD_INPUT
-    except (BadInput, ScheduleError, CheckpointError, ProgramError) as exc:
+    except (
+        BadInput,
+        ScheduleError,
+        CheckpointError,
+        ProgramError,
+        toml_scenario.ScenarioError,
+    ) as exc:
         click.echo(f"lockstep: error: {_one_line(str(exc))}", err=True)
         return EXIT_BAD_INPUT
     except click.exceptions.Abort:
