@@ -62,7 +62,9 @@ def main() -> None:
     bugs: dict[str, Callable[[Found], bool]]
     if args.variant:
         kind = variants.get(args.variant).kind
-        bugs = {args.variant: lambda entry: entry.signature[0] == kind}
+        bugs = {
+            args.variant: lambda entry: kind in {entry.signature[0], *(s[0] for s in entry.also)}
+        }
     else:
         bugs = {"two-devices detach race": lambda e: "two-devices detach race" in attributed(e)}
         if args.faults:
