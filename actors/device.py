@@ -187,15 +187,14 @@ async def iommufd_hw_pagetable_detach(idev: IommufdDevice) -> Hwpt:
     to put. Note ``igroup->hwpt`` is read before igroup->lock is taken, as in the kernel."""
     igroup = idev.igroup
     await point()
-    if idev.ictx.variant.later_detach_reads_hwpt_locked:
-        # v6.15 (75f990aef38e): igroup->hwpt is read with igroup->lock held
+    # v6.15 (75f990aef38e) reads igroup->hwpt with igroup->lock held
+    read_locked = idev.ictx.variant.later_detach_reads_hwpt_locked
+    if read_locked:
         await igroup.lock.lock()
-        hwpt = igroup.hwpt
-    else:
-        hwpt = igroup.hwpt
+    hwpt = igroup.hwpt
     assert hwpt is not None, f"{idev.obj.name} detached while its group has no hwpt"
 
-    if not idev.ictx.variant.later_detach_reads_hwpt_locked:
+    if not read_locked:
         await igroup.lock.lock()
     igroup.device_list.remove(idev)
     if not igroup.device_list:

@@ -217,41 +217,35 @@ def explore(
 
     def every_round() -> Generator[Execution, None, None]:
         """The executions, round after round of fault choices (run by `run_all`)."""
-        nonlocal chosen, pending, count, fail, runs, exhausted, interrupted, stopped
+        nonlocal chosen, pending, count, fail, runs, exhausted, stopped
         reported = 0
         while True:
             while executions is None or runs < executions:
-                try:
-                    chooser = pending if pending is not None else chosen.next_chooser()
-                    pending = None
-                    if chooser is None:
-                        break
-                    if checkpoint and count % checkpoint_every == 0:
-                        state = {
-                            "strategy": chosen,
-                            "chooser": chooser,
-                            "graph": graph,
-                            "findings": found,
-                            "count": count,
-                            "fault": (fail, runs, exhausted, reached, done),
-                        }
-                        checkpoints.save(checkpoint, identity, state)
-                    ex = yield from run_execution(
-                        program,
-                        chooser,
-                        graph,
-                        found,
-                        count,
-                        step_bound=step_bound,
-                        fail=fail,
-                        trace=trace,
-                        snapshot=snapshot,
-                    )
-                except BaseException as exc:
-                    if not is_interrupt(exc):
-                        raise
-                    interrupted = True
+                chooser = pending if pending is not None else chosen.next_chooser()
+                pending = None
+                if chooser is None:
                     break
+                if checkpoint and count % checkpoint_every == 0:
+                    state = {
+                        "strategy": chosen,
+                        "chooser": chooser,
+                        "graph": graph,
+                        "findings": found,
+                        "count": count,
+                        "fault": (fail, runs, exhausted, reached, done),
+                    }
+                    checkpoints.save(checkpoint, identity, state)
+                ex = yield from run_execution(
+                    program,
+                    chooser,
+                    graph,
+                    found,
+                    count,
+                    step_bound=step_bound,
+                    fail=fail,
+                    trace=trace,
+                    snapshot=snapshot,
+                )
                 if not ex.fault_fired:
                     # a fault-free run: a later round can fail any of its points
                     note_reached(reached, ex)
@@ -270,8 +264,8 @@ def explore(
                 if deadline is not None and time.monotonic() > deadline:
                     stopped = f"stopped after {max_seconds:g} s"
                     break
-            exhausted = exhausted and chosen.exhausted and not interrupted and not stopped
-            if interrupted or stopped or not faults:
+            exhausted = exhausted and chosen.exhausted and not stopped
+            if stopped or not faults:
                 break
             fail = next_fault(reached, done)
             if fail is None:
