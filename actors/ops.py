@@ -34,7 +34,14 @@ from lockstep.actors.iommu_core import (
 )
 from lockstep.actors.kernel import IS_ERR
 from lockstep.actors.system import System
-from lockstep.actors.vfio import VfioDeviceSet, VfioGroup
+from lockstep.actors.vfio import (
+    VfioDeviceSet,
+    VfioGroup,
+    vfio_device_block_group,
+    vfio_device_unblock_group,
+    vfio_group_fops_open,
+    vfio_group_fops_release,
+)
 from lockstep.scheduler import operation
 from lockstep.scheduler.access import shared
 
@@ -134,16 +141,35 @@ async def vfio_ioctl(pdev: PhysDevice, ioctl: str) -> AsyncIterator[None]:
 
 
 async def device_bind(system: System, pdev: PhysDevice) -> OpResult:
-    """VFIO_DEVICE_BIND_IOMMUFD: ``vfio_df_ioctl_bind_iommufd()`` -> ``vfio_df_open()`` ->
-    ``vfio_iommufd_physical_bind()`` -> ``iommufd_device_bind()``: output idev_id."""
-    async with vfio_ioctl(pdev, "VFIO_DEVICE_BIND_IOMMUFD"):
-        if pdev.idev is not None:
-            return OpResult(-errno.EINVAL)
-        with operation("iommufd_device_bind"):
-            idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
-        if IS_ERR(idev):
-            return OpResult(idev.rc)
-        pdev.idev = idev
+    """VFIO_DEVICE_BIND_IOMMUFD: ``vfio_df_ioctl_bind_iommufd()`` counts the device in its
+    group (``vfio_device_block_group``, -EBUSY while the group's file is open), then, under
+    ``dev_set->lock``, ``vfio_df_open()`` -> ``vfio_iommufd_physical_bind()`` ->
+    ``iommufd_device_bind()``; a failure undoes the count after the unlock. Output
+    idev_id."""
+    if pdev.dev_set is None:
+        return await _bind(system, pdev)
+    group = pdev.vfio_group
+    with operation("VFIO_DEVICE_BIND_IOMMUFD"):
+        if group is not None:
+            rc = await vfio_device_block_group(group)
+            if rc:
+                return OpResult(rc)
+        async with pdev.dev_set.lock:
+            result = await _bind(system, pdev)
+        if result.rc and group is not None:
+            await vfio_device_unblock_group(group)
+    return result
+
+
+async def _bind(system: System, pdev: PhysDevice) -> OpResult:
+    """``vfio_df_open()`` of a cdev: one device file is bound once (-EINVAL)."""
+    if pdev.idev is not None:
+        return OpResult(-errno.EINVAL)
+    with operation("iommufd_device_bind"):
+        idev = await device.iommufd_device_bind(system.ictx, pdev.dev)
+    if IS_ERR(idev):
+        return OpResult(idev.rc)
+    pdev.idev = idev
     return OpResult(0, {"idev_id": idev.obj.id})
 
 
@@ -193,12 +219,19 @@ async def device_detach(pdev: PhysDevice) -> OpResult:
 
 
 async def device_unbind(pdev: PhysDevice) -> OpResult:
-    """Closing the device file: ``vfio_device_cdev_close()`` -> ``vfio_df_close()`` ->
-    ``vfio_iommufd_physical_unbind()``: detach if attached, then unbind."""
+    """Closing the device file: ``vfio_device_cdev_close()`` -> ``vfio_df_unbind_iommufd()``:
+    under ``dev_set->lock``, ``vfio_df_close()`` -> ``vfio_iommufd_physical_unbind()``
+    (detach if attached, then unbind); then, unlocked, ``vfio_device_unblock_group()``."""
     if pdev.idev is None or pdev.group_opens:
         return OpResult(0)
-    async with vfio_ioctl(pdev, "vfio_device_cdev_close"):
+    if pdev.dev_set is None:
         await vfio_iommufd_physical_unbind(pdev)
+        return OpResult(0)
+    with operation("vfio_device_cdev_close"):
+        async with pdev.dev_set.lock:
+            await vfio_iommufd_physical_unbind(pdev)
+        if pdev.vfio_group is not None:
+            await vfio_device_unblock_group(pdev.vfio_group)
     return OpResult(0)
 
 
@@ -216,31 +249,41 @@ async def vfio_iommufd_physical_unbind(pdev: PhysDevice) -> None:
 
 async def close(system: System, pdevs: list[PhysDevice]) -> OpResult:
     """The process closes its files, as a selftest fixture's teardown does: each bound device
-    file (`device_unbind`), then the iommufd. A bound device holds a reference to the iommufd
-    file (``iommufd_device_bind()``'s ``iommufd_ctx_get()``, except for a selftest mock
-    device), so ``iommufd_fops_release()`` runs only once the last device is unbound."""
+    file (`device_unbind`), then the VFIO group files it opened, then the iommufd. A bound
+    device holds a reference to the iommufd file (``iommufd_device_bind()``'s
+    ``iommufd_ctx_get()``, except for a selftest mock device), and so does a group's file
+    once it is set to an iommufd, so ``iommufd_fops_release()`` runs last."""
     for pdev in pdevs:
         while pdev.group_opens:
             await group_close_device(pdev)
         await device_unbind(pdev)
+    groups = {id(p.vfio_group): p.vfio_group for p in pdevs if p.vfio_group is not None}
+    for group in groups.values():
+        if group.opened_file:
+            with operation("vfio_group_fops_release"):
+                await vfio_group_fops_release(group)
     with operation("iommufd_fops_release"):
         await ctx.iommufd_fops_release(system.ictx)
     return OpResult(0)
 
 
 async def group_open_device(system: System, pdev: PhysDevice, ioas_id: int) -> OpResult:
-    """VFIO_GROUP_GET_DEVICE_FD on the legacy path: ``vfio_df_group_open()`` takes
+    """The legacy path: the process opens the group's file unless it has
+    (``vfio_group_fops_open``: -EBUSY while a device of the group is bound through its
+    cdev), then VFIO_GROUP_GET_DEVICE_FD: ``vfio_df_group_open()`` takes
     ``group->group_lock``, then ``dev_set->lock``; the first open (``vfio_df_open``) binds
     (``vfio_iommufd_physical_bind``) and attaches the device to the compat IOAS
     (``vfio_iommufd_compat_attach_ioas``; ``ioas_id`` stands for what IOMMU_VFIO_IOAS set);
-    a later open only counts. A failed attach is unwound by unbinding. Not modelled: one
-    device opened through both paths (the kernel counts the group's open on top of the
-    cdev's bind); the model answers -EINVAL to a group open of a cdev-bound device."""
-    assert pdev.vfio_group is not None and pdev.dev_set is not None
-    if pdev.idev is not None and not pdev.group_opens:
-        return OpResult(-errno.EINVAL)
+    a later open only counts. A failed attach is unwound by unbinding."""
+    group, dev_set = pdev.vfio_group, pdev.dev_set
+    assert group is not None and dev_set is not None
+    if not group.opened_file:
+        with operation("vfio_group_fops_open"):
+            rc = await vfio_group_fops_open(group)
+        if rc:
+            return OpResult(rc)
     with operation("VFIO_GROUP_GET_DEVICE_FD"):
-        async with pdev.vfio_group.group_lock, pdev.dev_set.lock:
+        async with group.group_lock, dev_set.lock:
             pdev.group_opens += 1
             if pdev.idev is not None:
                 return OpResult(0)

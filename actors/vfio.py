@@ -25,9 +25,17 @@ first open binds the device and attaches it to the IOAS the group's iommufd comp
 chose (IOMMU_VFIO_IOAS); the last close detaches and unbinds it. One VFIO group is one
 iommu group, so through this path the devices of a group never attach or detach
 concurrently, whatever their device sets.
+
+The two paths exclude each other per group (drivers/vfio/group.c): binding a device through
+its cdev first counts it in ``group->cdev_device_open_cnt`` (``vfio_device_block_group``,
+-EBUSY while the group's file is open), and opening the group's file fails with -EBUSY while
+that count is not zero (``vfio_group_fops_open``). So the devices of one group are all driven
+through one path at a time.
 """
 
 from __future__ import annotations
+
+import errno
 
 import attrs
 
@@ -57,10 +65,48 @@ GROUP_LOCK = LockClass("&group->group_lock")
 @shared
 @attrs.define(eq=False, slots=False)
 class VfioGroup:
-    """``struct vfio_group``: one per iommu group, and its ``group_lock``."""
+    """``struct vfio_group``: one per iommu group, its ``group_lock``, whether the
+    process has the group's file open (``opened_file``; it keeps it open until it closes
+    its files), and how many of its devices are bound through their cdev."""
 
     name: str
+    opened_file: bool = False
+    cdev_device_open_cnt: int = 0
     group_lock: Mutex = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.group_lock = Mutex(GROUP_LOCK, name=f"{self.name}.group_lock")
+
+
+async def vfio_device_block_group(group: VfioGroup) -> int:
+    """``vfio_device_block_group()``: a cdev bind counts the device in its group, unless
+    the group's file is open (-EBUSY)."""
+    async with group.group_lock:
+        if group.opened_file:
+            return -errno.EBUSY
+        group.cdev_device_open_cnt += 1
+    return 0
+
+
+async def vfio_device_unblock_group(group: VfioGroup) -> None:
+    """``vfio_device_unblock_group()``: the cdev bind is undone or closed."""
+    async with group.group_lock:
+        group.cdev_device_open_cnt -= 1
+
+
+async def vfio_group_fops_open(group: VfioGroup) -> int:
+    """``vfio_group_fops_open()``: -EBUSY while a device of the group is bound through
+    its cdev; the file is opened once (a second opener gets -EBUSY in the kernel; the
+    model's actors are one process, which shares its one group file)."""
+    async with group.group_lock:
+        if group.cdev_device_open_cnt:
+            return -errno.EBUSY
+        group.opened_file = True
+    return 0
+
+
+async def vfio_group_fops_release(group: VfioGroup) -> None:
+    """``vfio_group_fops_release()``: the process closes the group's file (after its
+    device files, which hold a reference to it)."""
+    async with group.group_lock:
+        group.opened_file = False
