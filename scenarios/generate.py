@@ -1,10 +1,12 @@
 """Generated scenarios: a Hypothesis strategy that draws a whole `Spec`, and its TOML text.
 
 A generated scenario has the shape of a Lincheck scenario: objects (IOASes, iommu groups of
-1 to 3 devices, pages mapped), a sequential setup that binds and attaches some devices and may
-allocate a hwpt, then 2 to 3 actors of 1 to 4 operations each, drawn from the model's own
-vocabulary (`scenarios.spec.OPERATIONS`). There is no post part: the end check
-(`actors.invariants`) runs after every execution instead.
+1 to 3 devices, half of them reporting reserved regions or coherency, pages mapped), a
+sequential setup that binds and attaches some devices (now and then opens one through its
+VFIO group's file) and may allocate a hwpt, then 2 to 3 actors of 1 to 4 operations each,
+drawn from the model's own vocabulary (`scenarios.spec.OPERATIONS`), and now and then a post
+part that tears down what the race left. The end check (`actors.invariants`) runs after
+every execution, and every scenario ends by closing its files.
 
 Parameters are typed resources, as syzkaller types its ioctls: a device parameter names a
 device the actor drives (each device is driven by one actor, as one process drives a device
@@ -12,7 +14,8 @@ file; the devices of a group are in VFIO device sets of their own or, now and th
 one, whose ``dev_set->lock`` then serializes them); an id names an IOAS, a hwpt, a device
 (its idev id once bound) or a selftest device that the objects, the setup or an earlier
 operation made, in this actor or another. That is how ids cross actors: one actor destroys
-or replaces what another uses. A name whose operation failed or has not run yet stands for
+or replaces what another uses. A map may name the IOVA it got, for a later map at that fixed
+IOVA (-EEXIST while the area is there) or an unmap of a range there. A name whose operation failed or has not run yet stands for
 id 0, a stale id; an invalid id (`INVALID_ID`) is drawn too, at a lower rate. Every
 operation accepts any result (``expect = "any"``): what is wrong is a runtime finding or a
 broken end invariant.
@@ -60,6 +63,8 @@ _ACTOR_OPS = (
     "release_dma_owner",
     "mock_domain",
     "mock_domain_replace",
+    "group_open",
+    "group_close",
 )
 
 
@@ -75,6 +80,7 @@ class _Names:
         self.devices = list(devices)
         self.hwpts: list[str] = []
         self.stdevs: list[str] = []
+        self.iovas: list[str] = []
         self.count = 0
 
     def fresh(self, prefix: str) -> str:
@@ -90,7 +96,17 @@ def _ref(draw: st.DrawFn, names: list[str]) -> str | int:
 
 
 _DEVICE_OPS = frozenset(
-    {"attach", "replace", "detach", "bind", "unbind", "claim_dma_owner", "release_dma_owner"}
+    {
+        "attach",
+        "replace",
+        "detach",
+        "bind",
+        "unbind",
+        "claim_dma_owner",
+        "release_dma_owner",
+        "group_open",
+        "group_close",
+    }
 )
 
 
@@ -105,8 +121,10 @@ def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None
     match kind:
         case "attach" | "replace":
             params = {"device": device, "pt": _ref(draw, pts)}
-        case "detach" | "bind" | "unbind" | "claim_dma_owner" | "release_dma_owner":
+        case "detach" | "bind" | "unbind" | "claim_dma_owner" | "release_dma_owner" | "group_close":
             params = {"device": device}
+        case "group_open":
+            params = {"device": device, "ioas": _ref(draw, names.ioas)}
         case "destroy":
             ids = pts + names.devices + names.stdevs
             params = {"id": _ref(draw, ids)}
@@ -117,8 +135,19 @@ def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None
             names.hwpts.append(str(params["as"]))
         case "map":
             params = {"ioas": _ref(draw, names.ioas)}
+            if draw(st.integers(0, 2)) == 0:
+                params["pages"] = 2
+            if names.iovas and draw(st.integers(0, 2)) == 0:
+                # at a fixed IOVA another map returned: -EEXIST while that area is there
+                params["iova"] = draw(st.sampled_from(names.iovas))
+            params["as"] = names.fresh("iova")
+            names.iovas.append(str(params["as"]))
         case "unmap":
             params = {"ioas": _ref(draw, names.ioas)}
+            if names.iovas and draw(st.booleans()):
+                # a range: -ENOENT if it cuts an area (a 2-page map unmapped by its first)
+                params["iova"] = draw(st.sampled_from(names.iovas))
+                params["length"] = draw(st.integers(1, 2))
         case "ioas_alloc":
             params = {"as": names.fresh("new-ioas")}
             names.ioas.append(str(params["as"]))
@@ -157,6 +186,12 @@ def specs(draw: st.DrawFn) -> Spec:
     setup: list[Op] = []
     for device in devices:
         state = draw(st.sampled_from(("bound", "attached", "unbound")))
+        if draw(st.integers(0, 11)) == 11:
+            # opened through its VFIO group's file (the legacy path), which then fails the
+            # cdev binds of the group's other devices with -EBUSY
+            pt = draw(st.sampled_from(ioas))
+            setup.append(Op("group_open", {"device": device, "ioas": pt}, None))
+            continue
         if state == "unbound":
             continue
         setup.append(Op("bind", {"device": device}, None))
@@ -193,9 +228,10 @@ def specs(draw: st.DrawFn) -> Spec:
     for filler in ("t1", "t2"):
         if len(actors) < 2:
             actors.setdefault(filler, (Op("map", {"ioas": ioas[0]}, None),))
-    # drawn last, so that the scenarios drawn before device properties existed stay as
-    # they were for a seed's first draws; rarely, since most devices report nothing
-    props = {device: draw(_device_props()) for device in devices if draw(st.integers(0, 7)) == 7}
+    # for half the devices: the x86 drivers report the interrupt window as an MSI region
+    # for every device (intel_iommu_get_resv_regions, amd_iommu_get_resv_regions), and
+    # the reserve and enforce-cc paths run only for a device that reports something
+    props = {device: draw(_device_props()) for device in devices if draw(st.booleans())}
     post: list[Op] = []
     if draw(st.integers(0, 3)) == 0:
         # a post part, as Lincheck's: tear down what the race left, alone, after it

@@ -7,17 +7,18 @@ import json
 import tomllib
 from pathlib import Path
 
+import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lockstep.scenarios import generate, iommufd, variants
-from lockstep.scenarios.spec import build_program
+from lockstep.scenarios.spec import Op, build_program
 from lockstep.scenarios.toml_scenario import load, load_spec, parse
 from lockstep.scheduler import Finding, explore
 from lockstep.scheduler.events import describe
 from lockstep.scheduler.parallel import in_process
 from lockstep.tools.cli import run
-from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, signature
+from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, refault, signature
 
 #: The variant the campaign test fuzzes: the v6 11/19 bug (auto_get_domain unlocks
 #: ioas->mutex before finalizing its hwpt), caught as a broken end invariant.
@@ -110,13 +111,32 @@ expect = "any"
     )
     campaign = Campaign(variant="destroy-elevates-refcount", budget=100)
     sig = next(s for s in campaign._verdict(padded, None).findings if "-EBUSY" in s[2])
-    small = campaign._reduce(padded, None, sig, deadline=float("inf"))
+    small, fault = campaign._reduce(padded, None, sig, deadline=float("inf"))
+    assert fault is None
     hand = load_spec(iommufd.DIRECTORY / "destroy-vs-unbind.toml")
     assert generate.size(small) == (2, 2, 2, 1)
     assert sorted(op.op for script in small.actors.values() for op in script) == sorted(
         op.op for script in hand.actors.values() for op in script
     )
     assert [op.op for op in small.setup] == [op.op for op in hand.setup] == ["bind"]
+
+
+def test_removal_pass_keeps_the_fault_on_its_actor():
+    """The `err_unresv` unwind needs idev1's 2nd fault point to fail. With a padding actor
+    before idev1, that fault is (1, 2); once the padding (and the destroy, which the unwind
+    does not need) goes, it is (0, 2), as in the hand-written replace-vs-destroy (whose dfs
+    reports ``fail=0_2``)."""
+    hand = load_spec(iommufd.DIRECTORY / "replace-vs-destroy.toml")
+    pad = (Op("map", {"ioas": "ioas1"}, None),)
+    padded = attrs.evolve(hand, actors={"pad": pad, **hand.actors})
+    campaign = Campaign(budget=100, faults=True)
+    sig = next(s for s in campaign._verdict(padded, (1, 2)).findings if "lost" in s[2])
+    assert sig not in campaign._verdict(padded, None).findings
+    small, fault = campaign._reduce(padded, (1, 2), sig, deadline=float("inf"))
+    assert list(small.actors) == ["idev1"], "the failed replace needs no destroy beside it"
+    assert fault == (0, 2)
+    assert refault(padded, hand, (2, 1)) == (1, 1)
+    assert refault(padded, hand, (0, 1)) is None
 
 
 def _finding(kind: str, key: tuple[object, ...], classes: tuple[str, ...] = ()) -> Finding:

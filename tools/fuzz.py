@@ -68,6 +68,19 @@ class Verdict:
     exhausted: bool
 
 
+def refault(before: Spec, after: Spec, fail_nth: Fault | None) -> Fault | None:
+    """The fault of ``before`` in ``after``, a scenario with something removed: the same
+    actor's n-th fault point, at that actor's index in ``after``; no fault once the actor
+    is gone."""
+    if fail_nth is None:
+        return None
+    index, n = fail_nth
+    names = list(before.actors)
+    if index >= len(names) or names[index] not in after.actors:
+        return None
+    return (list(after.actors).index(names[index]), n)
+
+
 def walk_seed(spec: Spec) -> int:
     """The seed of the random walks that follow dfs on ``spec``: from its text, so that a
     verdict is a function of the scenario alone."""
@@ -283,27 +296,33 @@ class Campaign:
             return False
         sig = target[0][0]
         deadline = max(shrink_until[0], time.monotonic() + REDUCE_SECONDS)
-        spec = self._reduce(spec, fail_nth, sig, deadline)
+        spec, fail_nth = self._reduce(spec, fail_nth, sig, deadline)
         shrink = time.monotonic() - self._start - found_at[0]
         self._write(sig, spec, fail_nth, found_at, shrink)
         return True
 
-    def _reduce(self, spec: Spec, fail_nth: Fault | None, sig: Signature, deadline: float) -> Spec:
+    def _reduce(
+        self, spec: Spec, fail_nth: Fault | None, sig: Signature, deadline: float
+    ) -> tuple[Spec, Fault | None]:
         """Remove, one at a time, what the finding does not need (`generate.smaller`),
         until nothing more can go or ``deadline`` passes. Hypothesis shrinks the choices
         that drew the scenario, and a removal in the middle of them often redraws the rest;
         this pass removes operations and objects directly, as Lincheck's minimization
-        does."""
+        does. The fault is removed first if the finding does not need it, and follows its
+        actor when an actor before it goes (`refault`)."""
+        if fail_nth is not None and sig in self._verdict(spec, None).findings:
+            fail_nth = None
         progress = True
         while progress and time.monotonic() < deadline:
             progress = False
             for candidate in generate.smaller(spec):
                 if time.monotonic() >= deadline:
                     break
-                if sig in self._verdict(candidate, fail_nth).findings:
-                    spec, progress = candidate, True
+                fault = refault(spec, candidate, fail_nth)
+                if sig in self._verdict(candidate, fault).findings:
+                    spec, fail_nth, progress = candidate, fault, True
                     break
-        return spec
+        return spec, fail_nth
 
     def _write(
         self,
