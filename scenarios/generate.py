@@ -14,11 +14,11 @@ file; the devices of a group are in VFIO device sets of their own or, now and th
 one, whose ``dev_set->lock`` then serializes them); an id names an IOAS, a hwpt, a device
 (its idev id once bound) or a selftest device that the objects, the setup or an earlier
 operation made, in this actor or another. That is how ids cross actors: one actor destroys
-or replaces what another uses. A map may name the IOVA it got, for a later map at that fixed
-IOVA (-EEXIST while the area is there) or an unmap of a range there. A name whose operation failed or has not run yet stands for
-id 0, a stale id; an invalid id (`INVALID_ID`) is drawn too, at a lower rate. Every
-operation accepts any result (``expect = "any"``): what is wrong is a runtime finding or a
-broken end invariant.
+or replaces what another uses. A map names the IOVA it got, for a later map at that fixed
+IOVA (-EEXIST while the area is there) or an unmap of a range there. A name whose operation
+failed or has not run yet stands for id 0, a stale id; an invalid id (`INVALID_ID`) is drawn
+too, at a lower rate. Every operation accepts any result (``expect = "any"``): what is wrong
+is a runtime finding or a broken end invariant.
 
 Drawing the whole scenario in one strategy, rather than with a stateful machine (which is
 sequential), gives Hypothesis's shrinking, seeds and database to `tools.fuzz` for free. The
