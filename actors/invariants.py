@@ -2,8 +2,12 @@
 §3 invariants). Synchronous: it runs after every actor has finished, with no lock held.
 
 - every object's ``users`` is what its holders imply: 1 (the xarray) plus, for an IOAS, one
-  per hwpt on it; for a hwpt, one per device on a device list using it; for a device, one
-  for the bound driver and one while attached;
+  per hwpt and per access on it; for a hwpt, one per device on a device list using it; for
+  a device, one for the bound driver and one while attached; for an access, one for its
+  driver (the selftest's access file);
+- an access is on the access list of its IOAS and no other, with no IOAS change half done;
+  each area's pin count is what the pinned ranges of its pages and the access files' items
+  imply;
 - no id is left reserved (an unpublished object nobody finalized or aborted);
 - no destroy_rwsem, ioas->mutex, igroup->lock, iopt rwsem or group->mutex is held;
 - ``ictx->groups`` holds exactly the igroups of bound devices, with a kref per device;
@@ -14,7 +18,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lockstep.actors.ctx import XA_ZERO_ENTRY, IommufdObject, ObjType
+from lockstep.actors.io_pagetable import iopt_area_iter
 from lockstep.actors.iommu_core import Device
 from lockstep.actors.system import System
 from lockstep.scheduler import InvariantViolation
@@ -38,11 +45,14 @@ def problems(system: System) -> list[str]:
     hwpts = [o.container for o in live if o.type is ObjType.HW_PAGETABLE]
     ioases = [o.container for o in live if o.type is ObjType.IOAS]
     idevs = [o.container for o in live if o.type is ObjType.DEVICE]
+    accesses = [o.container for o in live if o.type is ObjType.ACCESS]
+    out += _access_problems(system, accesses, ioases)
     igroups = {idev.igroup for idev in idevs}
 
     attached = {idev for ig in igroups for idev in ig.device_list}
     for ioas in ioases:
         expect = 1 + sum(1 for h in hwpts if h.ioas is ioas)
+        expect += sum(1 for a in accesses if a.ioas is ioas)
         if ioas.obj.users != expect:
             out.append(f"{ioas.obj.name}.users = {ioas.obj.users}, expected {expect}")
         if ioas.mutex.is_locked():
@@ -124,6 +134,42 @@ def problems(system: System) -> list[str]:
             out.append(f"{group.name} is attached to freed {group.domain.name}")
         if group.mutex.is_locked():
             out.append(f"{group.mutex.name} still held")
+    return out
+
+
+def _access_problems(system: System, accesses: list[Any], ioases: list[Any]) -> list[str]:
+    out: list[str] = []
+    for access in accesses:
+        name = access.obj.name
+        if access.obj.users != 2:
+            out.append(f"{name}.users = {access.obj.users}, expected 2")
+        if access.ioas is not access.ioas_unpin:
+            out.append(f"{name}: ioas and ioas_unpin differ")
+        if access.ioas_lock.is_locked():
+            out.append(f"{access.ioas_lock.name} still held")
+        if access.data.lock.is_locked():
+            out.append(f"{access.data.lock.name} still held")
+    for ioas in ioases:
+        listed = {id(a) for a in ioas.iopt.access_list.values()}
+        if listed != {id(a) for a in accesses if a.ioas is ioas}:
+            out.append(f"{ioas.obj.name}.iopt.access_list does not match its accesses")
+        pinned = 0
+        for area in ioas.iopt.areas.values():
+            users = sum(area.pages.accesses.values()) if area.pages is not None else 0
+            if area.num_accesses != users:
+                out.append(
+                    f"{ioas.obj.name} area at {area.iova}: num_accesses = "
+                    f"{area.num_accesses}, its pages have {users} pins"
+                )
+            pinned += area.num_accesses
+        items = sum(
+            len(iopt_area_iter(ioas.iopt, item.iova, item.iova + item.length - 1))
+            for staccess in system.access_files.values()
+            if staccess.access is not None and staccess.access.ioas is ioas
+            for item in staccess.items
+        )
+        if pinned != items:
+            out.append(f"{ioas.obj.name}: {pinned} pins on its areas, {items} by access items")
     return out
 
 

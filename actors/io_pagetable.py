@@ -26,6 +26,7 @@ from lockstep.scheduler import (
     LockClass,
     Mutex,
     RwSem,
+    SpinLock,
     lockdep_assert_held,
     lockdep_assert_held_write,
 )
@@ -34,6 +35,8 @@ from lockstep.scheduler.access import shared
 DOMAINS_RWSEM = LockClass("&iopt->domains_rwsem")
 IOVA_RWSEM = LockClass("&iopt->iova_rwsem")
 PAGES_MUTEX = LockClass("&pages->mutex")
+#: ``xa_init_flags(&iopt->access_list, XA_FLAGS_ALLOC)`` in ``iopt_init_table()``
+ACCESS_LIST_XA_LOCK = LockClass("&iopt->access_list.xa_lock")
 
 #: where arm-smmu's IOMMU_RESV_SW_MSI window starts (``MSI_IOVA_BASE``): the value
 #: ``iopt_table_enforce_dev_resv_regions()`` hands back in ``*sw_msi_start``
@@ -48,6 +51,8 @@ class IoptPages:
     mutex: Mutex
     #: domains these pages are mapped into
     domains: set[int] = attrs.field(factory=set)
+    #: ``pages->access_itree``: each pinned range (first, last IOVA) -> its users
+    accesses: dict[tuple[int, int], int] = attrs.field(factory=dict)
 
 
 @shared
@@ -58,6 +63,10 @@ class IoptArea:
     iova: int
     length: int
     pages: IoptPages | None = None
+    #: pins through access objects; written under iova_rwsem (read) and pages->mutex
+    num_accesses: int = 0
+    #: an unmap is waiting for the accesses to unpin: no new pin
+    prevent_access: bool = False
 
 
 @shared
@@ -76,6 +85,9 @@ class IoPagetable:
     #: reserved ranges, by owner (a device, or a domain for its aperture): owner -> count
     reserved: dict[Any, int] = attrs.field(factory=dict)
     pages_seq: int = 0
+    #: ``iopt->access_list``: id -> the access objects attached to this IOAS
+    access_list: dict[int, Any] = attrs.field(factory=dict)
+    access_list_xa_lock: SpinLock | None = None
 
 
 def iopt_init_table(name: str) -> IoPagetable:
@@ -84,6 +96,7 @@ def iopt_init_table(name: str) -> IoPagetable:
         name=name,
         domains_rwsem=RwSem(DOMAINS_RWSEM, name=f"{name}.domains_rwsem"),
         iova_rwsem=RwSem(IOVA_RWSEM, name=f"{name}.iova_rwsem"),
+        access_list_xa_lock=SpinLock(ACCESS_LIST_XA_LOCK, name=f"{name}.access_list.xa_lock"),
     )
 
 
@@ -344,36 +357,63 @@ async def iopt_map_user_pages(iopt: IoPagetable, length: int, iova: int | None =
 async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int:
     """``iopt_unmap_iova_range()``: unmap every area inside [start, last]. -EBUSY for an area
     still being mapped; -ENOENT for an area the range cuts ("the area is too big"), or if
-    nothing was unmapped."""
+    nothing was unmapped. An area an access object pinned is not unmapped under the locks:
+    it is marked ``prevent_access``, the locks are dropped, the accesses are told to unpin
+    (`iommufd_access_notify_unmap`), and the walk starts again; after 100 tries on one area
+    "something is not responding to unmap requests" (a WARN, -EDEADLK)."""
+    from lockstep.actors.access import iommufd_access_notify_unmap
+
     rc = -errno.ENOENT
     unmapped = 0
-    await iopt.domains_rwsem.down_read()
-    await iopt.iova_rwsem.down_write()
-    while within := iopt_area_iter(iopt, start, last):
-        area = within[0]
-        pages = area.pages
-        if pages is None:
-            # Userspace should not race map/unmap's of the same area
-            rc = -errno.EBUSY
-            break
-        if area.iova < start or area.iova + area.length - 1 > last:
-            rc = -errno.ENOENT
-            break
-        area.pages = None
-        await iopt.iova_rwsem.up_write()
-
-        # iopt_area_unfill_domains()
-        await pages.mutex.lock()
-        pages.domains.clear()
-        await pages.mutex.unlock()
-        await iopt_abort_area(iopt, area)
-        # iopt_put_pages(pages)
-        unmapped += area.length
-
+    tries = 0
+    while True:
+        # again:
+        await iopt.domains_rwsem.down_read()
         await iopt.iova_rwsem.down_write()
-    else:
-        if unmapped:
-            rc = 0
+        notify: IoptArea | None = None
+        while within := iopt_area_iter(iopt, start, last):
+            area = within[0]
+            pages = area.pages
+            if pages is None:
+                # Userspace should not race map/unmap's of the same area
+                rc = -errno.EBUSY
+                break
+            if area.iova < start or area.iova + area.length - 1 > last:
+                rc = -errno.ENOENT
+                break
+            if area.iova != start:
+                tries = 0
+            # num_accesses writers must hold the iova_rwsem too, so we can safely read it
+            # under the write side of the iova_rwsem without the pages->mutex.
+            if area.num_accesses:
+                start = area.iova
+                area.prevent_access = True
+                notify = area
+                break
+            area.pages = None
+            await iopt.iova_rwsem.up_write()
+
+            # iopt_area_unfill_domains()
+            await pages.mutex.lock()
+            pages.domains.clear()
+            await pages.mutex.unlock()
+            await iopt_abort_area(iopt, area)
+            # iopt_put_pages(pages)
+            unmapped += area.length
+
+            await iopt.iova_rwsem.down_write()
+        else:
+            if unmapped:
+                rc = 0
+        if notify is None:
+            break
+        await iopt.iova_rwsem.up_write()
+        await iopt.domains_rwsem.up_read()
+        await iommufd_access_notify_unmap(iopt, notify.iova, notify.length)
+        # Something is not responding to unmap requests.
+        tries += 1
+        if WARN_ON(tries > 100, f"{iopt.name}: unmap of an area its accesses keep pinned"):
+            return -errno.EDEADLK
     # out_unlock_iova:
     await iopt.iova_rwsem.up_write()
     await iopt.domains_rwsem.up_read()
@@ -385,3 +425,89 @@ async def iopt_unmap_all(iopt: IoPagetable) -> int:
     (selftest ``iommufd_ioas.area`` unmaps everything of an empty IOAS and expects 0)."""
     rc = await iopt_unmap_iova_range(iopt, 0, 1 << 62)
     return 0 if rc == -errno.ENOENT else rc
+
+
+async def iopt_add_access(iopt: IoPagetable, access: Any) -> int:
+    """``iopt_add_access()``: under both rwsems (write), put ``access`` in
+    ``iopt->access_list`` (``xa_alloc``, -ENOMEM) and keep its id in the access. The
+    IOVA alignment the access needs is not modelled."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    rc = await may_fail("iopt_add_access:xa_alloc", errno.ENOMEM)
+    if not rc:
+        assert iopt.access_list_xa_lock is not None
+        async with iopt.access_list_xa_lock:
+            new_id = 0
+            while new_id in iopt.access_list:
+                new_id += 1
+            iopt.access_list[new_id] = access
+        access.iopt_access_list_id = new_id
+    # out_unlock:
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()
+    return rc
+
+
+async def iopt_remove_access(iopt: IoPagetable, access: Any, iopt_access_list_id: int) -> None:
+    """``iopt_remove_access()``: take the access out of ``iopt->access_list``, under both
+    rwsems (write); erasing another entry than ``access`` is a WARN."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    assert iopt.access_list_xa_lock is not None
+    async with iopt.access_list_xa_lock:
+        old = iopt.access_list.pop(iopt_access_list_id, None)
+    WARN_ON(old is not access, lambda: f"iopt_remove_access({iopt.name}): erased {old!r}")
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()
+
+
+async def iopt_area_add_access(area: IoptArea, first: int, last: int) -> int:
+    """``iopt_area_add_access()``: pin [first, last] of the area's pages for an access,
+    under ``pages->mutex``: a range pinned before gets one more user, a new one is
+    allocated and filled (-ENOMEM)."""
+    pages = area.pages
+    assert pages is not None
+    await pages.mutex.lock()
+    users = pages.accesses.get((first, last))
+    if users is None and not await kzalloc("iopt_area_add_access"):
+        await pages.mutex.unlock()
+        return -errno.ENOMEM
+    pages.accesses[(first, last)] = (users or 0) + 1
+    area.num_accesses += 1
+    await pages.mutex.unlock()
+    return 0
+
+
+async def iopt_area_remove_access(area: IoptArea, first: int, last: int) -> None:
+    """``iopt_area_remove_access()``: one user of the pinned [first, last] less, under
+    ``pages->mutex``; a range nobody pinned, or a count at 0, is a WARN."""
+    pages = area.pages
+    assert pages is not None
+    await pages.mutex.lock()
+    users = pages.accesses.get((first, last))
+    if not WARN_ON(users is None, f"iopt_area_remove_access: [{first}, {last}] not pinned"):
+        assert users is not None
+        WARN_ON(area.num_accesses == 0 or users == 0, "iopt_area_remove_access: no user")
+        area.num_accesses -= 1
+        if users == 1:
+            del pages.accesses[(first, last)]
+        else:
+            pages.accesses[(first, last)] = users - 1
+    await pages.mutex.unlock()
+
+
+def iopt_for_each_contig_area(
+    iopt: IoPagetable, first: int, last: int
+) -> tuple[list[IoptArea], bool]:
+    """``iopt_for_each_contig_area()`` over [first, last]: the areas it walks, without a hole
+    from ``first`` on (an area still being mapped, ``pages == NULL``, ends the walk too), and
+    ``iopt_area_contig_done()``: whether they cover the whole range."""
+    lockdep_assert_held(iopt.iova_rwsem)
+    walked: list[IoptArea] = []
+    at = first
+    for area in iopt_area_iter(iopt, first, last):
+        if area.iova > at or area.pages is None:
+            break
+        walked.append(area)
+        at = area.iova + area.length
+    return walked, at > last

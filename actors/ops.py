@@ -128,6 +128,48 @@ async def mock_domain_replace(system: System, stdev_id: int, pt_id: int) -> OpRe
     return OpResult(rc, {"hwpt_id": pt} if not rc else {})
 
 
+async def access_create(system: System, ioas_id: int) -> OpResult:
+    """IOMMU_TEST_OP_CREATE_ACCESS: an access attached to ``ioas_id``; output access_fd."""
+    with operation("IOMMU_TEST_OP_CREATE_ACCESS"):
+        rc, fd = await selftest.iommufd_test_create_access(system, ioas_id)
+    return OpResult(rc, {"access_fd": fd} if not rc else {})
+
+
+async def access_replace(system: System, fd: int, ioas_id: int) -> OpResult:
+    """IOMMU_TEST_OP_ACCESS_REPLACE_IOAS."""
+    with operation("IOMMU_TEST_OP_ACCESS_REPLACE_IOAS"):
+        rc = await selftest.iommufd_test_access_replace_ioas(system, fd, ioas_id)
+    return OpResult(rc)
+
+
+async def access_pin(system: System, fd: int, iova: int, length: int) -> OpResult:
+    """IOMMU_TEST_OP_ACCESS_PAGES: pin ``length`` pages at ``iova``; output item_id."""
+    with operation("IOMMU_TEST_OP_ACCESS_PAGES"):
+        rc, item = await selftest.iommufd_test_access_pages(system, fd, iova, length)
+    return OpResult(rc, {"item_id": item} if not rc else {})
+
+
+async def access_unpin(system: System, fd: int, item_id: int) -> OpResult:
+    """IOMMU_TEST_OP_DESTROY_ACCESS_PAGES."""
+    with operation("IOMMU_TEST_OP_DESTROY_ACCESS_PAGES"):
+        rc = await selftest.iommufd_test_access_item_destroy(system, fd, item_id)
+    return OpResult(rc)
+
+
+async def access_rw(system: System, fd: int, iova: int, length: int) -> OpResult:
+    """IOMMU_TEST_OP_ACCESS_RW of ``length`` pages at ``iova``."""
+    with operation("IOMMU_TEST_OP_ACCESS_RW"):
+        rc = await selftest.iommufd_test_access_rw(system, fd, iova, length)
+    return OpResult(rc)
+
+
+async def access_close(system: System, fd: int) -> OpResult:
+    """Closing an access file (``iommufd_test_staccess_release``): -EBADF if not open."""
+    with operation("iommufd_test_staccess_release"):
+        rc = await selftest.iommufd_test_staccess_release(system, fd)
+    return OpResult(rc)
+
+
 @asynccontextmanager
 async def vfio_ioctl(pdev: PhysDevice, ioctl: str) -> AsyncIterator[None]:
     """The cdev ``ioctl`` on ``pdev``, under ``device->dev_set->lock`` as
@@ -248,11 +290,14 @@ async def vfio_iommufd_physical_unbind(pdev: PhysDevice) -> None:
 
 
 async def close(system: System, pdevs: list[PhysDevice]) -> OpResult:
-    """The process closes its files, as a selftest fixture's teardown does: each bound device
-    file (`device_unbind`), then the VFIO group files it opened, then the iommufd. A bound
+    """The process closes its files, as a selftest fixture's teardown does: the selftest's
+    access files, each bound device file (`device_unbind`), then the VFIO group files it
+    opened, then the iommufd. An access holds a reference to the iommufd, and a bound
     device holds a reference to the iommufd file (``iommufd_device_bind()``'s
     ``iommufd_ctx_get()``, except for a selftest mock device), and so does a group's file
     once it is set to an iommufd, so ``iommufd_fops_release()`` runs last."""
+    for fd in sorted(system.access_files):
+        await access_close(system, fd)
     for pdev in pdevs:
         while pdev.group_opens:
             await group_close_device(pdev)

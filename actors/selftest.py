@@ -1,11 +1,20 @@
 """The selftest paths: drivers/iommu/iommufd/selftest.c (IOMMU_TEST_OP_MOCK_DOMAIN and
-IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE as of v8 17/19, Linux 6.6).
+IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE as of v8 17/19, and the access objects, Linux 6.6).
 
 MOCK_DOMAIN creates a mock device in a new iommu group, binds it, attaches it to a pt_id and
 wraps it in a SELFTEST object (the ``stdev_id``); destroying that object detaches and unbinds.
 MOCK_DOMAIN_REPLACE holds the SELFTEST object through ``iommufd_get_object`` (trylock of its
 destroy_rwsem) across the whole replace, which may destroy the old auto hwpt: the
 SELFTEST -> HW_PAGETABLE destroy_rwsem edge that needs one lock class per type (B5).
+
+IOMMU_TEST_OP_CREATE_ACCESS makes an access object (`actors.access`) attached to an IOAS and
+hands back a file for it; ACCESS_PAGES pins a range (an item), DESTROY_ACCESS_PAGES unpins
+one, ACCESS_REPLACE_IOAS moves the access, ACCESS_RW reads; closing the file unpins
+everything and destroys the access. Its unmap callback (`iommufd_test_access_unmap`)
+unpins every item the range touches, under ``staccess->lock``, which ACCESS_PAGES also
+holds across the pin: "the core code can do multiple unmaps instantaneously after
+iommufd_access_pin_pages() and *all* the unmaps must not return until the range is
+unpinned".
 """
 
 from __future__ import annotations
@@ -15,6 +24,17 @@ import errno
 import attrs
 
 from lockstep.actors import device as device_c
+from lockstep.actors.access import (
+    AccessOps,
+    IommufdAccess,
+    iommufd_access_attach,
+    iommufd_access_create,
+    iommufd_access_destroy,
+    iommufd_access_pin_pages,
+    iommufd_access_replace,
+    iommufd_access_rw,
+    iommufd_access_unpin_pages,
+)
 from lockstep.actors.ctx import (
     IommufdCtx,
     IommufdObject,
@@ -31,7 +51,11 @@ from lockstep.actors.ctx import (
 from lockstep.actors.iommu_core import Device, iommu_group_remove_device
 from lockstep.actors.kernel import IS_ERR, kzalloc
 from lockstep.actors.system import System
+from lockstep.scheduler import LockClass, Mutex
 from lockstep.scheduler.access import shared
+
+#: ``mutex_init(&staccess->lock)`` in ``iommufd_test_alloc_access()``: one class for all
+STACCESS_LOCK = LockClass("&staccess->lock")
 
 
 @attrs.define(frozen=True)
@@ -146,3 +170,161 @@ async def iommufd_selftest_destroy(obj: IommufdObject) -> None:
 
 
 iommufd_object_ops[ObjType.SELFTEST] = ObjectOps(destroy=iommufd_selftest_destroy)
+
+
+@shared
+@attrs.define(eq=False, slots=False)
+class SelftestAccessItem:
+    """``struct selftest_access_item``: one pinned range, and its id for user space."""
+
+    iova: int
+    length: int
+    id: int
+
+
+@shared
+@attrs.define(eq=False, slots=False)
+class SelftestAccess:
+    """``struct selftest_access``: the access behind one of the selftest's access files."""
+
+    lock: Mutex
+    access: IommufdAccess | None = None
+    items: list[SelftestAccessItem] = attrs.field(factory=list)
+    next_id: int = 0
+
+
+async def iommufd_test_access_unmap(data: SelftestAccess, iova: int, length: int) -> None:
+    """``iommufd_test_access_unmap()``: the access's unmap callback: unpin every item that
+    [iova, iova + length) touches."""
+    staccess = data
+    iova_last = iova + length - 1
+    await staccess.lock.lock()
+    for item in list(staccess.items):
+        if iova > item.iova + item.length - 1 or iova_last < item.iova:
+            continue
+        assert staccess.access is not None
+        await iommufd_access_unpin_pages(staccess.access, item.iova, item.length)
+        staccess.items.remove(item)
+    await staccess.lock.unlock()
+
+
+#: ``selftest_access_ops_pin``: MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES
+SELFTEST_ACCESS_OPS_PIN = AccessOps(needs_pin_pages=True, unmap=iommufd_test_access_unmap)
+
+
+def iommufd_access_get(system: System, fd: int) -> SelftestAccess | None:
+    """``iommufd_access_get()``: the access file ``fd`` (None: -EBADF). The model numbers
+    access files from `FIRST_ACCESS_FD` up and never reuses a number."""
+    staccess: SelftestAccess | None = system.access_files.get(fd)
+    return staccess
+
+
+#: the first number the model gives an access file
+FIRST_ACCESS_FD = 100
+
+
+async def iommufd_test_create_access(system: System, ioas_id: int) -> tuple[int, int]:
+    """``iommufd_test_create_access()``: the access (pin ops), attached to ``ioas_id``, and
+    a file for it. Returns (rc, out_access_fd). A failed reply destroys the access, which
+    detaches it (``out_destroy``)."""
+    if not await kzalloc("iommufd_test_alloc_access"):
+        return -errno.ENOMEM, 0
+    fd = FIRST_ACCESS_FD + system.access_fds
+    system.access_fds += 1
+    staccess = SelftestAccess(lock=Mutex(STACCESS_LOCK, name=f"staccess{fd}.lock"))
+    access = await iommufd_access_create(system.ictx, SELFTEST_ACCESS_OPS_PIN, staccess)
+    if IS_ERR(access):
+        return access.rc, 0
+    rc = await iommufd_access_attach(access, ioas_id)
+    if not rc:
+        rc = await iommufd_ucmd_respond("IOMMU_TEST_OP_CREATE_ACCESS:copy_to_user")
+    if rc:
+        # out_destroy:
+        await iommufd_access_destroy(access)
+        return rc, 0
+    staccess.access = access
+    # fd_install(fdno, staccess->file)
+    system.access_files[fd] = staccess
+    return 0, fd
+
+
+async def iommufd_test_access_replace_ioas(system: System, fd: int, ioas_id: int) -> int:
+    """``iommufd_test_access_replace_ioas()``: ``iommufd_access_replace()``."""
+    staccess = iommufd_access_get(system, fd)
+    if staccess is None or staccess.access is None:
+        return -errno.EBADF
+    return await iommufd_access_replace(staccess.access, ioas_id)
+
+
+async def iommufd_test_access_pages(
+    system: System, fd: int, iova: int, length: int
+) -> tuple[int, int]:
+    """``iommufd_test_access_pages()``: pin [iova, iova + length) under ``staccess->lock``
+    and keep it as an item. Returns (rc, out_access_pages_id); a failure after the pin
+    unpins."""
+    staccess = iommufd_access_get(system, fd)
+    if staccess is None or staccess.access is None:
+        return -errno.EBADF, 0
+    access = staccess.access
+    if not await kzalloc("iommufd_test_access_pages:kvcalloc"):
+        return -errno.ENOMEM, 0
+    await staccess.lock.lock()
+    rc = await iommufd_access_pin_pages(access, iova, length)
+    item_id = 0
+    if not rc:
+        if not await kzalloc("iommufd_test_access_pages:item"):
+            rc = -errno.ENOMEM
+        else:
+            item = SelftestAccessItem(iova=iova, length=length, id=staccess.next_id)
+            staccess.next_id += 1
+            staccess.items.append(item)
+            rc = await iommufd_ucmd_respond("IOMMU_TEST_OP_ACCESS_PAGES:copy_to_user")
+            if rc:
+                # out_free_item:
+                staccess.items.remove(item)
+            else:
+                item_id = item.id
+        if rc:
+            # out_unaccess:
+            await iommufd_access_unpin_pages(access, iova, length)
+    # out_unlock:
+    await staccess.lock.unlock()
+    return rc, item_id
+
+
+async def iommufd_test_access_item_destroy(system: System, fd: int, item_id: int) -> int:
+    """``iommufd_test_access_item_destroy()``: IOMMU_TEST_OP_DESTROY_ACCESS_PAGES: unpin
+    the item; -ENOENT if there is none of that id (the unmap callback may have unpinned
+    it)."""
+    staccess = iommufd_access_get(system, fd)
+    if staccess is None or staccess.access is None:
+        return -errno.EBADF
+    await staccess.lock.lock()
+    for item in staccess.items:
+        if item.id == item_id:
+            await iommufd_access_unpin_pages(staccess.access, item.iova, item.length)
+            staccess.items.remove(item)
+            await staccess.lock.unlock()
+            return 0
+    await staccess.lock.unlock()
+    return -errno.ENOENT
+
+
+async def iommufd_test_access_rw(system: System, fd: int, iova: int, length: int) -> int:
+    """``iommufd_test_access_rw()``: ``iommufd_access_rw()``."""
+    staccess = iommufd_access_get(system, fd)
+    if staccess is None or staccess.access is None:
+        return -errno.EBADF
+    return await iommufd_access_rw(staccess.access, iova, length)
+
+
+async def iommufd_test_staccess_release(system: System, fd: int) -> int:
+    """Closing an access file: ``iommufd_test_staccess_release()`` unpins everything and
+    destroys the access. -EBADF for a file that is not open."""
+    staccess = system.access_files.pop(fd, None)
+    if staccess is None:
+        return -errno.EBADF
+    if staccess.access is not None:
+        await iommufd_test_access_unmap(staccess, 0, 1 << 64)
+        await iommufd_access_destroy(staccess.access)
+    return 0

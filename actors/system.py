@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -22,6 +23,10 @@ class System:
     ictx: IommufdCtx = attrs.field(factory=IommufdCtx)
     groups: list[IommuGroup] = attrs.field(factory=list)
     devices: list[Device] = attrs.field(factory=list)
+    #: the selftest's open access files, by number (`actors.selftest.SelftestAccess`)
+    access_files: dict[int, Any] = attrs.field(factory=dict)
+    #: access files made so far
+    access_fds: int = 0
 
     def new_group(self) -> IommuGroup:
         """``iommu_group_alloc()`` with the next group id."""

@@ -68,6 +68,21 @@ _ACTOR_OPS = (
 )
 
 
+#: what actors also draw in a scenario whose setup made an access object (the selftest's
+#: access, as an emulated device's driver makes one)
+_ACCESS_OPS = (
+    "access_pin",
+    "access_pin",
+    "access_unpin",
+    "access_replace",
+    "access_rw",
+    "access_close",
+    "access_create",
+    "map",
+    "unmap",
+)
+
+
 #: what a post part draws: the teardown that follows a race
 _POST_OPS = ("detach", "unbind", "destroy", "unmap")
 
@@ -81,6 +96,8 @@ class _Names:
         self.hwpts: list[str] = []
         self.stdevs: list[str] = []
         self.iovas: list[str] = []
+        self.accesses: list[str] = []
+        self.items: list[str] = []
         self.count = 0
 
     def fresh(self, prefix: str) -> str:
@@ -160,6 +177,23 @@ def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None
             if not names.stdevs:
                 return None
             params = {"stdev": draw(st.sampled_from(names.stdevs)), "pt": _ref(draw, pts)}
+        case "access_create":
+            params = {"ioas": _ref(draw, names.ioas), "as": names.fresh("access")}
+            names.accesses.append(str(params["as"]))
+        case "access_pin" | "access_rw":
+            # an IOVA a map named, or 1: the first one the allocator gives
+            iova = draw(st.sampled_from(names.iovas)) if names.iovas else 1
+            params = {"access": _ref(draw, names.accesses), "iova": iova}
+            params["length"] = draw(st.integers(1, 2))
+            if kind == "access_pin":
+                params["as"] = names.fresh("item")
+                names.items.append(str(params["as"]))
+        case "access_unpin":
+            params = {"access": _ref(draw, names.accesses), "item": _ref(draw, names.items)}
+        case "access_replace":
+            params = {"access": _ref(draw, names.accesses), "ioas": _ref(draw, names.ioas)}
+        case "access_close":
+            params = {"access": _ref(draw, names.accesses)}
         case _:
             raise AssertionError(kind)
     return Op(kind, params, None)
@@ -198,6 +232,11 @@ def specs(draw: st.DrawFn) -> Spec:
         if state == "attached":
             pt = draw(st.sampled_from(ioas))
             setup.append(Op("attach", {"device": device, "pt": pt}, None))
+    with_access = draw(st.integers(0, 3)) == 3
+    if with_access:
+        access = names.fresh("access")
+        setup.append(Op("access_create", {"ioas": draw(st.sampled_from(ioas)), "as": access}, None))
+        names.accesses.append(access)
     if draw(st.integers(0, 3)) == 0:
         hwpt = names.fresh("hwpt")
         dev = draw(st.sampled_from(devices))
@@ -213,7 +252,8 @@ def specs(draw: st.DrawFn) -> Spec:
         script: list[Op] = []
         wanted = draw(st.integers(1, 4))
         while len(script) < wanted:
-            op = _op(draw, draw(st.sampled_from(_ACTOR_OPS)), names, mine)
+            kinds = _ACTOR_OPS + _ACCESS_OPS if with_access else _ACTOR_OPS
+            op = _op(draw, draw(st.sampled_from(kinds)), names, mine)
             if op is None:
                 wanted -= 1
                 continue
@@ -293,17 +333,29 @@ def describe(spec: Spec) -> str:
 
 
 def smaller(spec: Spec) -> Iterator[Spec]:
-    """Every valid scenario one removal smaller than ``spec``, in the order shrinking
-    reduces (`size`): an actor, then an operation (an actor's or the post part's), then an
-    object (an IOAS, a device, a map), then a setup step; last the device sets and device
-    properties. Lincheck minimizes this way, removing what does not change the outcome;
-    a candidate whose names no longer resolve is skipped, as the scenario file would be
-    refused."""
+    """Every valid scenario one step smaller than ``spec``, in the order shrinking reduces
+    (`size`): an actor removed, or an actor's first operation moved to the end of the setup
+    (done before the race instead of in it); then an operation removed (an actor's or the
+    post part's), then an object (an IOAS, a device, a map), then a setup step; last the
+    device sets and device properties. Lincheck minimizes this way, removing what does not
+    change the outcome; a candidate whose names no longer resolve is skipped, as the
+    scenario file would be refused."""
     actors = spec.actors
     if len(actors) > 1:
         for who in actors:
             yield from _valid(
                 attrs.evolve(spec, actors={w: s for w, s in actors.items() if w != who})
+            )
+        # an actor's first operation done before the race instead, in the setup: the actor
+        # goes once it has none left
+        for who, script in actors.items():
+            rest = {w: (s[1:] if w == who else s) for w, s in actors.items()}
+            yield from _valid(
+                attrs.evolve(
+                    spec,
+                    setup=(*spec.setup, script[0]),
+                    actors={w: s for w, s in rest.items() if s},
+                )
             )
     for who, script in actors.items():
         if len(script) > 1:

@@ -28,6 +28,7 @@ ORDER = (
     "replace-vs-replace-one-group",
     "auto-domain-vs-auto-domain",
     "destroy-vs-unbind",
+    "access-pin-vs-unmap",
 )
 
 SCENARIOS: list[Scenario] = [load(DIRECTORY / f"{name}.toml") for name in ORDER]

@@ -48,6 +48,12 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "close": (frozenset(), frozenset()),
     "group_open": (frozenset({"device", "ioas"}), frozenset()),
     "group_close": (frozenset({"device"}), frozenset()),
+    "access_create": (frozenset({"ioas"}), frozenset({"as"})),
+    "access_replace": (frozenset({"access", "ioas"}), frozenset()),
+    "access_pin": (frozenset({"access", "iova"}), frozenset({"length", "as"})),
+    "access_unpin": (frozenset({"access", "item"}), frozenset()),
+    "access_rw": (frozenset({"access", "iova"}), frozenset({"length"})),
+    "access_close": (frozenset({"access"}), frozenset()),
 }
 
 #: parameters that name a declared device (the others name ids)
@@ -198,6 +204,10 @@ class _Run:
             self.ids[name].value = out["ioas_id"]
         elif kind == "map":
             self.ids[name].value = out["iova"]
+        elif kind == "access_create":
+            self.ids[name].value = out["access_fd"]
+        elif kind == "access_pin":
+            self.ids[name].value = out["item_id"]
         elif kind == "mock_domain":
             self.ids[name].value = out["stdev_id"]
             self.ids[f"{name}.hwpt"].value = out["hwpt_id"]
@@ -229,6 +239,19 @@ class _Run:
                 return await ops.mock_domain_replace(s, self.id(p["stdev"]), self.id(p["pt"]))
             case "close":
                 return await ops.close(s, list(self.devices.values()))
+            case "access_create":
+                return await ops.access_create(s, self.id(p["ioas"]))
+            case "access_replace":
+                return await ops.access_replace(s, self.id(p["access"]), self.id(p["ioas"]))
+            case "access_pin" | "access_rw":
+                fd, iova, length = self.id(p["access"]), self.id(p["iova"]), int(p.get("length", 1))
+                if op.op == "access_pin":
+                    return await ops.access_pin(s, fd, iova, length)
+                return await ops.access_rw(s, fd, iova, length)
+            case "access_unpin":
+                return await ops.access_unpin(s, self.id(p["access"]), self.id(p["item"]))
+            case "access_close":
+                return await ops.access_close(s, self.id(p["access"]))
         assert dev is not None
         match op.op:
             case "bind":

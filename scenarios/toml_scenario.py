@@ -78,7 +78,7 @@ class ScenarioError(Exception):
 
 _TOP = {"name", "description", "objects", "setup", "actors", "post", "close"}
 _OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
-_NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id"}
+_NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id", "access", "item"}
 
 
 class _Checker:

@@ -139,6 +139,43 @@ def test_removal_pass_keeps_the_fault_on_its_actor():
     assert refault(padded, hand, (0, 1)) is None
 
 
+UNRESV_THREE_ACTORS = """
+name = "unresv"
+description = "the err_unresv unwind as a --faults campaign found it, in three actors"
+[objects]
+ioas = ["ioas1"]
+groups = { group0 = ["dev1", "dev2"] }
+devices = { dev2 = { sw_msi = true, enforce_cache_coherency = true } }
+[[setup]]
+op = "bind"
+device = "dev1"
+[[setup]]
+op = "attach"
+device = "dev1"
+pt = "ioas1"
+[[setup]]
+op = "bind"
+device = "dev2"
+[actors]
+t1 = [{ op = "hwpt_alloc", dev_id = "dev1", pt = "ioas1", as = "hwpt1", expect = "any" }]
+t2 = [{ op = "attach", device = "dev2", pt = "ioas1", expect = "any" }]
+t3 = [{ op = "attach", device = "dev1", pt = "hwpt1", expect = "any" }]
+"""
+
+
+def test_removal_pass_moves_what_need_not_race_into_the_setup():
+    """The unwind needs dev2 attached and hwpt1 allocated before dev1's replace fails, not
+    concurrently: no actor can be removed, but moving t1's and t2's operations into the
+    setup leaves one actor with one operation, the replace, and its fault follows it."""
+    spec = parse(Path("unresv.toml"), tomllib.loads(UNRESV_THREE_ACTORS))
+    campaign = Campaign(budget=200, faults=True)
+    sig = next(s for s in campaign._verdict(spec, (2, 2)).findings if "lost" in s[2])
+    small, fault = campaign._reduce(spec, (2, 2), sig, deadline=float("inf"))
+    assert generate.size(small)[:2] == (1, 1)
+    assert [op.op for op in small.setup][-2:] == ["hwpt_alloc", "attach"]
+    assert fault == (0, 2)
+
+
 def _finding(kind: str, key: tuple[object, ...], classes: tuple[str, ...] = ()) -> Finding:
     return Finding(kind, classes, "ls1:x:-:0", kind, "", key=key)
 

@@ -26,6 +26,9 @@ GROUPS_XA = "&ictx->groups.xa_lock"
 #: ``dev_set->lock``, held by every VFIO cdev ioctl across its iommufd calls
 DEV_SET = "&new_dev_set->lock"
 VFIO_GROUP = "&group->group_lock"
+ACCESS_IOAS = "&access->ioas_lock"
+STACCESS = "&staccess->lock"
+ACCESS_LIST_XA = "&iopt->access_list.xa_lock"
 
 
 def destroy_rwsem(kind: str) -> str:
@@ -36,7 +39,6 @@ EXPECTED: dict[tuple[str, str], str] = {
     (IOAS_MUTEX, IGROUP): "§3.1 auto_get_domain -> do_attach/do_replace",
     (IOAS_MUTEX, DOMAINS): "§3.2 iopt_table_add_domain in hwpt_alloc",
     (DOMAINS, IOVA): "§3.7 add/remove domain, map, unmap",
-    (IOVA, PAGES): "§3.8 iopt_fill_domain in add_domain",
     (DOMAINS, PAGES): "§3.8 fill_domains_pages in map, unfill in unmap",
     (destroy_rwsem("hwpt"), IGROUP): "§3.4 auto_get_domain's iommufd_lock_obj(hwpt)",
     (IGROUP, GROUP): "§3.5 iommu_attach_group / replace_domain / detach_group",
@@ -62,6 +64,17 @@ EXPECTED: dict[tuple[str, str], str] = {
     (DEV_SET, destroy_rwsem("device")): "VFIO close: iommufd_device_unbind destroys the idev",
     (DEV_SET, destroy_rwsem("hwpt")): "VFIO detach / replace: destroy of the old auto hwpt",
     (VFIO_GROUP, DEV_SET): "VFIO group path: vfio_df_group_open/close, group_lock first",
+    (ACCESS_IOAS, OBJECTS_XA): "access attach / replace: iommufd_get_ioas under ioas_lock",
+    (ACCESS_IOAS, DOMAINS): "access attach / replace / detach: iopt_add/remove_access",
+    (ACCESS_IOAS, IOVA): "access pin / unpin: iova_rwsem (read) under ioas_lock",
+    (IOVA, ACCESS_LIST_XA): "iopt_add/remove_access: xa_alloc / xa_erase of access_list",
+    (IOVA, PAGES): "§3.8 iopt_fill_domain in add_domain; iopt_area_add_access",
+    (STACCESS, ACCESS_IOAS): "selftest ACCESS_PAGES and the unmap op: pin / unpin",
+    (destroy_rwsem("access"), OBJECTS_XA): "close of the access file: destroy_user(access)",
+    (destroy_rwsem("access"), STACCESS): "notify_unmap: the unmap op under iommufd_lock_obj",
+    (destroy_rwsem("ioas"), ACCESS_IOAS): "trylock out-edges: replace re-locks after the op",
+    (destroy_rwsem("ioas"), ACCESS_LIST_XA): "trylock out-edges: IOAS_UNMAP's notify_unmap",
+    (destroy_rwsem("ioas"), STACCESS): "trylock out-edges: unmap op in replace / IOAS_UNMAP",
 }
 
 #: Orders §3 and §4 say the merged code never has (B8: no iova_rwsem -> group->mutex).

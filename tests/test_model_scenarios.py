@@ -27,6 +27,7 @@ EXHAUSTIVE = {
     "replace-vs-alloc": 47,
     "map-vs-attach": 1321,
     "two-devices-one-dev-set": 6,
+    "access-pin-vs-unmap": 357,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
