@@ -428,9 +428,14 @@ async def iopt_unmap_all(iopt: IoPagetable) -> int:
 
 
 async def iopt_add_access(iopt: IoPagetable, access: Any) -> int:
-    """``iopt_add_access()``: under both rwsems (write), put ``access`` in
-    ``iopt->access_list`` (``xa_alloc``, -ENOMEM) and keep its id in the access. The
-    IOVA alignment the access needs is not modelled."""
+    """``iopt_add_access()`` (v6.6): under both rwsems (write), put ``access`` in
+    ``iopt->access_list``; ``xa_alloc`` (-ENOMEM) writes the new id straight into
+    ``access->iopt_access_list_id``; then ``iopt_calculate_iova_alignment()`` may refuse
+    the access (-EADDRINUSE: an area of the IOAS does not fit the alignment the access
+    asks; IOVA alignment is not modelled, so this is a fault point standing for it), and
+    the entry is erased again, by the id now in the access. Linux 6.8's fix keeps the id in
+    a local until the add succeeded (``Variant.fix_access_list_id``)."""
+    fix = access.ictx.variant.fix_access_list_id
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
     rc = await may_fail("iopt_add_access:xa_alloc", errno.ENOMEM)
@@ -441,7 +446,14 @@ async def iopt_add_access(iopt: IoPagetable, access: Any) -> int:
             while new_id in iopt.access_list:
                 new_id += 1
             iopt.access_list[new_id] = access
-        access.iopt_access_list_id = new_id
+        if not fix:
+            access.iopt_access_list_id = new_id
+        rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
+        if rc:
+            async with iopt.access_list_xa_lock:
+                iopt.access_list.pop(new_id if fix else access.iopt_access_list_id, None)
+        elif fix:
+            access.iopt_access_list_id = new_id
     # out_unlock:
     await iopt.iova_rwsem.up_write()
     await iopt.domains_rwsem.up_write()

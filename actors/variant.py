@@ -44,6 +44,12 @@ class Variant:
     #: was not already on (v6.6 removes them unconditionally, which this tool reports). A
     #: finding this switch makes go away is that unwind.
     fix_err_unresv_same_ioas: bool = False
+    #: Not a mistake but a later fix, for telling findings apart: Linux 6.8's "iommufd: Fix
+    #: iopt_access_list_id overwrite bug" (found by syzkaller) makes ``iopt_add_access()``
+    #: store the new access-list id in the access only once the add succeeded; v6.6 lets
+    #: ``xa_alloc`` write it there at once, so a replace that fails on the new IOAS leaves
+    #: the access with the new IOAS's id on the old one.
+    fix_access_list_id: bool = False
 
 
 #: The model as merged.

@@ -7,11 +7,13 @@ checked again on the merged model, then with a fix of each known bug switched on
 - the two-devices-one-group detach race, fixed as v6.15 did (75f990aef38e: igroup->hwpt
   read under igroup->lock);
 - the ``err_unresv`` unwind of ``iommufd_device_do_replace()``, fixed to remove reserved
-  regions only from an IOAS the group was not already on.
+  regions only from an IOAS the group was not already on;
+- the access-list id that v6.6's ``iopt_add_access()`` writes into the access before the
+  add can fail, fixed as Linux 6.8 did ("iommufd: Fix iopt_access_list_id overwrite bug").
 
-A finding one fix removes is that bug. One that stays with both is compared with what the
-shipped scenario of the third known race, replace-vs-replace-one-group (the auto domain
-finalized after igroup->lock is dropped), shows with both fixes on; anything else is
+A finding one fix removes is that bug. One that stays with all of them is compared with what the
+shipped scenario of the auto-domain race, replace-vs-replace-one-group (the auto domain
+finalized after igroup->lock is dropped), shows with every fix on; anything else is
 printed as unexplained, to be read by hand.
 
     python bench/audit.py DIR [DIR ...]
@@ -32,8 +34,11 @@ from lockstep.tools.fuzz import read_meta, verdict
 FIXES = {
     "two-devices detach race": Variant(later_detach_reads_hwpt_locked=True),
     "err_unresv unwind": Variant(fix_err_unresv_same_ioas=True),
+    "access-list id overwrite": Variant(fix_access_list_id=True),
 }
-BOTH = Variant(later_detach_reads_hwpt_locked=True, fix_err_unresv_same_ioas=True)
+BOTH = Variant(
+    later_detach_reads_hwpt_locked=True, fix_err_unresv_same_ioas=True, fix_access_list_id=True
+)
 
 
 def shows(path: Path, variant: Variant, fail_nth: Fault | None) -> set[Signature]:

@@ -2,7 +2,8 @@
 merged model is known to have, how fast, and how small does it shrink them?
 
 A finding is a known bug when that bug's fix removes it (`audit.py`: the detach race's v6.15
-fix, the ``err_unresv`` fix), checked after the campaign on the scenario file it wrote. With
+fix, the ``err_unresv`` fix, and with ``--faults`` Linux 6.8's fix of the access-list id),
+checked after the campaign on the scenario file it wrote. With
 ``--variant``, the bug is the variant's, recognised by its expected finding kind. Every
 finding is listed with its time to find, time to shrink, size and what it is.
 
@@ -69,6 +70,7 @@ def main() -> None:
         bugs = {"two-devices detach race": lambda e: "two-devices detach race" in attributed(e)}
         if args.faults:
             bugs["err_unresv unwind"] = lambda e: "err_unresv unwind" in attributed(e)
+            bugs["access-list id overwrite"] = lambda e: "access-list id overwrite" in attributed(e)
     rows: dict[str, list[Found | None]] = {bug: [] for bug in bugs}
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as scratch:

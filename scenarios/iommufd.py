@@ -29,6 +29,7 @@ ORDER = (
     "auto-domain-vs-auto-domain",
     "destroy-vs-unbind",
     "access-pin-vs-unmap",
+    "access-replace-two-accesses",
 )
 
 SCENARIOS: list[Scenario] = [load(DIRECTORY / f"{name}.toml") for name in ORDER]

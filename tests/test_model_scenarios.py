@@ -28,6 +28,7 @@ EXHAUSTIVE = {
     "map-vs-attach": 1321,
     "two-devices-one-dev-set": 6,
     "access-pin-vs-unmap": 357,
+    "access-replace-two-accesses": 5,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 
@@ -114,20 +115,28 @@ def test_races_reach_every_outcome(name: str) -> None:
     assert explored(name).outcomes == OUTCOMES[name]
 
 
+#: the one WARN closing the files gives on the merged model: v6.6's iopt_add_access() bug
+#: (Linux 6.8's "iommufd: Fix iopt_access_list_id overwrite bug"), after a failed replace
+CLOSING_WARNS = {
+    ("access-replace-two-accesses", True): ["WARNING: iopt_remove_access(ioas1): erased None"],
+}
+
+
 @pytest.mark.parametrize("faults", [False, True], ids=["", "faults"])
-def test_closing_the_files_warns_on_no_shipped_scenario(faults: bool) -> None:
-    """Every shipped scenario ends with close (each bound device's file, then
-    iommufd_fops_release); on the merged model it never WARNs, whatever the race or the
-    failed fault point left. The findings in the post part are the end check's, which runs
-    before the close (the known races of tests above). Capped at 300 executions, 30 a fault
-    round."""
+def test_closing_the_files_warns_only_where_the_kernel_did(faults: bool) -> None:
+    """Every shipped scenario ends with close (the access files, each bound device's file,
+    then iommufd_fops_release); on the merged model it WARNs only where v6.6 does, whatever
+    the race or the failed fault point left. The other findings in the post part are the
+    end check's, which runs before the close (the known races of tests above). Capped at
+    300 executions, 30 a fault round."""
     for scenario in scenarios.all_scenarios():
         if scenario.name not in ORDER:
             continue
         cap = 30 if faults else 300
         result = explore(scenario.program, scenario=scenario.name, faults=faults, executions=cap)
         assert result.executions
-        closing = [
-            f.title for f in result.findings if f.actor == "post" and f.entry != "the end check"
-        ]
-        assert not closing, (scenario.name, closing)
+        closing = sorted(
+            {f.title for f in result.findings if f.actor == "post" and f.entry != "the end check"}
+        )
+        expected = CLOSING_WARNS.get((scenario.name, faults), [])
+        assert closing == [f"invariant: {w}" for w in expected], (scenario.name, closing)

@@ -248,3 +248,20 @@ def test_the_err_unresv_fix_removes_the_faults_finding_of_replace_vs_destroy():
     assert [f.kind for f in merged.findings] == ["invariant"]
     assert "lost the reserved regions of its devices ['dev1']" in merged.findings[0].message
     assert fixed.exhausted and fixed.clean
+
+
+def test_the_access_list_id_fix_removes_the_faults_finding_of_the_access_replace():
+    """Linux 6.8 keeps the new access-list id in a local until iopt_add_access() succeeded;
+    with it, access-replace-two-accesses --faults is clean, and without it (v6.6) the failed
+    replace leaves the wrong id behind for the close to erase by."""
+    spec = load_spec(DIRECTORY / "access-replace-two-accesses.toml")
+    merged = explore(build_program(spec), scenario=spec.name, faults=True)
+    fixed = explore(
+        build_program(spec, variant=Variant(fix_access_list_id=True)),
+        scenario=spec.name,
+        faults=True,
+    )
+    assert [f.title for f in merged.findings] == [
+        "invariant: WARNING: iopt_remove_access(ioas1): erased None"
+    ]
+    assert fixed.exhausted and fixed.clean
