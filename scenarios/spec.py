@@ -34,7 +34,7 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ioas_alloc": (frozenset(), frozenset({"as"})),
     "map": (frozenset({"ioas"}), frozenset({"pages", "as", "iova"})),
     "unmap": (frozenset({"ioas"}), frozenset({"iova", "length"})),
-    "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as"})),
+    "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as", "flags"})),
     "destroy": (frozenset({"id"}), frozenset()),
     "mock_domain": (frozenset({"pt"}), frozenset({"as"})),
     "mock_domain_replace": (frozenset({"stdev", "pt"}), frozenset({"as"})),
@@ -230,7 +230,8 @@ class _Run:
                 length = int(p.get("length", 1))
                 return await ops.ioas_unmap(s, self.id(p["ioas"]), iova, length)
             case "hwpt_alloc":
-                return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]))
+                flags = int(p.get("flags", 0))
+                return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]), flags)
             case "destroy":
                 return await ops.destroy(s, self.id(p["id"]))
             case "mock_domain":

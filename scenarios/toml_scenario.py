@@ -145,6 +145,10 @@ def _op(c: _Checker, raw: object, key: str) -> Op:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise c.fail(f"{key}.pages", f"must be a positive integer, not {value!r}")
             params[param] = value
+        elif param == "flags":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise c.fail(f"{key}.flags", f"must be a non-negative integer, not {value!r}")
+            params[param] = value
         elif param == "length":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise c.fail(f"{key}.length", f"must be a number of pages, not {value!r}")

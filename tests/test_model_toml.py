@@ -71,6 +71,23 @@ def test_unaccepted_result_is_a_finding(tmp_path: Path) -> None:
     assert any("returned EBUSY, accepts ok" in f.message for f in result.findings)
 
 
+def test_hwpt_alloc_flags_are_refused_as_v66_does(tmp_path: Path) -> None:
+    """IOMMU_HWPT_ALLOC's ``flags`` must be 0 in v6.6 (``if (cmd->flags || cmd->__reserved)
+    return -EOPNOTSUPP``; NEST_PARENT came in 6.7); a file can say them, and a flag that is
+    not a number is a clear message."""
+    from lockstep.scheduler import explore
+
+    text = USER.replace(
+        '"ioas2" = [',
+        '"hwpt" = [{ op = "hwpt_alloc", dev_id = "dev1", pt = "ioas1", flags = 1, '
+        'expect = "EOPNOTSUPP" }]\n"ioas2" = [',
+    )
+    result = explore(load(write(tmp_path, text)).program, scenario="flags")
+    assert result.exhausted and result.clean, [f.message for f in result.findings]
+    with pytest.raises(ScenarioError, match=r"flags: must be a non-negative integer"):
+        load(write(tmp_path, text.replace("flags = 1", 'flags = "NEST_PARENT"')))
+
+
 def test_a_device_used_before_bind_gets_the_kernels_einval(tmp_path: Path) -> None:
     """Operations on a device file before VFIO_DEVICE_BIND_IOMMUFD are valid input: the
     kernel answers them, -EINVAL (``vfio_device_fops_unl_ioctl`` until access is granted),
