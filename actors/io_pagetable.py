@@ -51,18 +51,21 @@ class IoptPages:
     mutex: Mutex
     #: domains these pages are mapped into
     domains: set[int] = attrs.field(factory=set)
-    #: ``pages->access_itree``: each pinned range (first, last IOVA) -> its users
+    #: ``pages->access_itree``: each pinned range (first, last page index) -> its users
     accesses: dict[tuple[int, int], int] = attrs.field(factory=dict)
 
 
 @shared
 @attrs.define(eq=False, slots=False)
 class IoptArea:
-    """``struct iopt_area``: an IOVA range; ``pages`` is None until the map completes."""
+    """``struct iopt_area``: an IOVA range; ``pages`` is None until the map completes, and
+    the area maps them from page ``page_offset`` on (an IOMMU_IOAS_COPY of part of an
+    area shares its pages from there)."""
 
     iova: int
     length: int
     pages: IoptPages | None = None
+    page_offset: int = 0
     #: pins through access objects; written under iova_rwsem (read) and pages->mutex
     num_accesses: int = 0
     #: an unmap is waiting for the accesses to unpin: no new pin
@@ -270,15 +273,28 @@ def iopt_alloc_iova(iopt: IoPagetable, length: int) -> int:
     return iova
 
 
+@attrs.frozen
+class PagesElm:
+    """``struct iopt_pages_list``: ``length`` pages of ``pages`` from page ``offset``."""
+
+    pages: IoptPages
+    offset: int
+    length: int
+
+
 async def iopt_alloc_area_pages(
-    iopt: IoPagetable, length: int, iova: int | None = None
-) -> IoptArea | int:
-    """``iopt_alloc_area_pages()``: kzalloc the area, then, under iova_rwsem, take an IOVA
-    (`iopt_alloc_iova`) or check the fixed one (``iopt_check_iova``: -EEXIST where an area
-    already is) and insert the area with ``pages == NULL``. Returns the area or a negative
-    errno."""
-    if not await kzalloc("iopt_alloc_area_pages"):
-        return -errno.ENOMEM
+    iopt: IoPagetable, elms: list[PagesElm], iova: int | None = None
+) -> list[IoptArea] | int:
+    """``iopt_alloc_area_pages()``: kzalloc an area per element, then, under iova_rwsem,
+    take an IOVA for all of them (`iopt_alloc_iova`) or check the fixed one
+    (``iopt_check_iova``: -EEXIST where an area already is) and insert the areas one after
+    the other, with ``pages == NULL``. Returns the areas or a negative errno."""
+    areas: list[IoptArea] = []
+    for elm in elms:
+        if not await kzalloc("iopt_alloc_area_pages"):
+            return -errno.ENOMEM
+        areas.append(IoptArea(iova=0, length=elm.length, page_offset=elm.offset))
+    length = sum(elm.length for elm in elms)
     await iopt.iova_rwsem.down_write()
     if iova is None:
         iova = iopt_alloc_iova(iopt, length)
@@ -286,10 +302,12 @@ async def iopt_alloc_area_pages(
         # out_unlock:
         await iopt.iova_rwsem.up_write()
         return -errno.EEXIST
-    area = IoptArea(iova=iova, length=length)
-    iopt.areas[iova] = area
+    for area in areas:
+        area.iova = iova
+        iopt.areas[iova] = area
+        iova += area.length
     await iopt.iova_rwsem.up_write()
-    return area
+    return areas
 
 
 async def iopt_abort_area(iopt: IoPagetable, area: IoptArea) -> None:
@@ -299,45 +317,59 @@ async def iopt_abort_area(iopt: IoPagetable, area: IoptArea) -> None:
     await iopt.iova_rwsem.up_write()
 
 
-async def iopt_fill_domains_pages(iopt: IoPagetable, area: IoptArea, pages: IoptPages) -> int:
-    """``iopt_fill_domains_pages()``: map new pages into every domain, under pages->mutex."""
+async def iopt_fill_domains_pages(iopt: IoPagetable, elms: list[PagesElm]) -> int:
+    """``iopt_fill_domains_pages()``: map each element's pages into every domain, under its
+    pages->mutex; a failure unmaps what was filled."""
     lockdep_assert_held(iopt.domains_rwsem)
-    await pages.mutex.lock()
-    rc = 0
-    for domain_id in iopt.domains:
-        rc = await may_fail("iommu_map", errno.ENOMEM)
+    done: list[IoptPages] = []
+    for elm in elms:
+        pages = elm.pages
+        await pages.mutex.lock()
+        rc = 0
+        for domain_id in iopt.domains:
+            rc = await may_fail("iommu_map", errno.ENOMEM)
+            if rc:
+                break
+            pages.domains.add(domain_id)
         if rc:
             # out_unmap: iopt_area_unfill_domains
             pages.domains.clear()
-            break
-        pages.domains.add(domain_id)
-    await pages.mutex.unlock()
-    return rc
+            await pages.mutex.unlock()
+            for undo in done:
+                await undo.mutex.lock()
+                undo.domains.clear()
+                await undo.mutex.unlock()
+            return rc
+        await pages.mutex.unlock()
+        done.append(pages)
+    return 0
 
 
 async def iopt_map_pages(
-    iopt: IoPagetable, pages: IoptPages, length: int, iova: int | None = None
-) -> IoptArea | int:
-    """``iopt_map_pages()``: insert the area (at ``iova`` if fixed), fill the domains under
-    domains_rwsem (read), then publish ``area->pages`` under iova_rwsem. Returns the area or
-    a negative errno."""
-    area = await iopt_alloc_area_pages(iopt, length, iova)
-    if isinstance(area, int):
-        return area
+    iopt: IoPagetable, elms: list[PagesElm], iova: int | None = None
+) -> list[IoptArea] | int:
+    """``iopt_map_pages()``: insert the areas (at ``iova`` if fixed), fill the domains under
+    domains_rwsem (read), then publish each ``area->pages`` under iova_rwsem. Returns the
+    areas or a negative errno (the areas aborted, as ``iopt_free_pages_list`` does)."""
+    areas = await iopt_alloc_area_pages(iopt, elms, iova)
+    if isinstance(areas, int):
+        return areas
     await iopt.domains_rwsem.down_read()
-    rc = await iopt_fill_domains_pages(iopt, area, pages)
+    rc = await iopt_fill_domains_pages(iopt, elms)
     if not rc:
         await iopt.iova_rwsem.down_write()
         # area->pages must be set inside the domains_rwsem to ensure any newly added domains
         # will get filled.
-        area.pages = pages
+        for area, elm in zip(areas, elms, strict=True):
+            area.pages = elm.pages
         await iopt.iova_rwsem.up_write()
     # out_unlock_domains:
     await iopt.domains_rwsem.up_read()
     if rc:
-        await iopt_abort_area(iopt, area)
+        for area in areas:
+            await iopt_abort_area(iopt, area)
         return rc
-    return area
+    return areas
 
 
 async def iopt_map_user_pages(iopt: IoPagetable, length: int, iova: int | None = None) -> int:
@@ -347,11 +379,37 @@ async def iopt_map_user_pages(iopt: IoPagetable, length: int, iova: int | None =
         return -errno.ENOMEM
     iopt.pages_seq += 1
     pages = IoptPages(mutex=Mutex(PAGES_MUTEX, name=f"{iopt.name}.pages{iopt.pages_seq}.mutex"))
-    area = await iopt_map_pages(iopt, pages, length, iova)
-    if isinstance(area, int):
+    areas = await iopt_map_pages(iopt, [PagesElm(pages, 0, length)], iova)
+    if isinstance(areas, int):
         # iopt_put_pages(elm.pages)
-        return area
-    return area.iova
+        return areas
+    return areas[0].iova
+
+
+async def iopt_get_pages(iopt: IoPagetable, iova: int, length: int) -> list[PagesElm] | int:
+    """``iopt_get_pages()``: under iova_rwsem (read), an element for each area that covers
+    [iova, iova + length) (-ENOMEM per element); -ENOENT if a hole or an area being mapped
+    is in the way, -EINVAL for a zero length. Each element shares its area's pages (their
+    kref is not modelled)."""
+    if not length:
+        return -errno.EINVAL
+    last = iova + length - 1
+    await iopt.iova_rwsem.down_read()
+    areas, done = iopt_for_each_contig_area(iopt, iova, last)
+    elms: list[PagesElm] = []
+    rc = 0
+    for area in areas:
+        first, end = max(iova, area.iova), min(last, area.iova + area.length - 1)
+        if not await kzalloc("iopt_get_pages"):
+            rc = -errno.ENOMEM
+            break
+        assert area.pages is not None
+        elms.append(PagesElm(area.pages, area.page_offset + first - area.iova, end - first + 1))
+    else:
+        if not done:
+            rc = -errno.ENOENT
+    await iopt.iova_rwsem.up_read()
+    return rc or elms
 
 
 async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int:
@@ -473,38 +531,46 @@ async def iopt_remove_access(iopt: IoPagetable, access: Any, iopt_access_list_id
     await iopt.domains_rwsem.up_write()
 
 
+def _index_range(area: IoptArea, first: int, last: int) -> tuple[int, int]:
+    """The page indexes of the area's pages at IOVAs [first, last]
+    (``iopt_area_iova_to_index``)."""
+    return (area.page_offset + first - area.iova, area.page_offset + last - area.iova)
+
+
 async def iopt_area_add_access(area: IoptArea, first: int, last: int) -> int:
-    """``iopt_area_add_access()``: pin [first, last] of the area's pages for an access,
-    under ``pages->mutex``: a range pinned before gets one more user, a new one is
+    """``iopt_area_add_access()``: pin the area's pages at IOVAs [first, last] for an
+    access, under ``pages->mutex``: a range pinned before gets one more user, a new one is
     allocated and filled (-ENOMEM)."""
     pages = area.pages
     assert pages is not None
     await pages.mutex.lock()
-    users = pages.accesses.get((first, last))
+    key = _index_range(area, first, last)
+    users = pages.accesses.get(key)
     if users is None and not await kzalloc("iopt_area_add_access"):
         await pages.mutex.unlock()
         return -errno.ENOMEM
-    pages.accesses[(first, last)] = (users or 0) + 1
+    pages.accesses[key] = (users or 0) + 1
     area.num_accesses += 1
     await pages.mutex.unlock()
     return 0
 
 
 async def iopt_area_remove_access(area: IoptArea, first: int, last: int) -> None:
-    """``iopt_area_remove_access()``: one user of the pinned [first, last] less, under
-    ``pages->mutex``; a range nobody pinned, or a count at 0, is a WARN."""
+    """``iopt_area_remove_access()``: one user of the pages pinned at IOVAs [first, last]
+    less, under ``pages->mutex``; a range nobody pinned, or a count at 0, is a WARN."""
     pages = area.pages
     assert pages is not None
     await pages.mutex.lock()
-    users = pages.accesses.get((first, last))
+    key = _index_range(area, first, last)
+    users = pages.accesses.get(key)
     if not WARN_ON(users is None, f"iopt_area_remove_access: [{first}, {last}] not pinned"):
         assert users is not None
         WARN_ON(area.num_accesses == 0 or users == 0, "iopt_area_remove_access: no user")
         area.num_accesses -= 1
         if users == 1:
-            del pages.accesses[(first, last)]
+            del pages.accesses[key]
         else:
-            pages.accesses[(first, last)] = users - 1
+            pages.accesses[key] = users - 1
     await pages.mutex.unlock()
 
 

@@ -140,4 +140,38 @@ async def iommufd_ioas_unmap(
     return rc
 
 
+async def iommufd_ioas_copy(
+    ictx: IommufdCtx,
+    src_ioas_id: int,
+    src_iova: int,
+    length: int,
+    dst_ioas_id: int,
+    dst_iova: int | None = None,
+) -> tuple[int, int]:
+    """``iommufd_ioas_copy()``: IOMMU_IOAS_COPY of ``length`` pages at ``src_iova`` of one
+    IOAS into another (or the same), at ``dst_iova`` if given (IOMMU_IOAS_MAP_FIXED_IOVA):
+    take the source's pages (``iopt_get_pages``, the source put again at once), then map
+    them in the destination. The copy shares the pages; nothing is pinned again. Returns
+    (rc, dst_iova)."""
+    src_ioas = await iommufd_get_ioas(ictx, src_ioas_id)
+    if IS_ERR(src_ioas):
+        return src_ioas.rc, 0
+    elms = await io_pagetable.iopt_get_pages(src_ioas.iopt, src_iova, length)
+    await iommufd_put_object(src_ioas.obj)
+    if isinstance(elms, int):
+        return elms, 0
+    dst_ioas = await iommufd_get_ioas(ictx, dst_ioas_id)
+    if IS_ERR(dst_ioas):
+        # out_pages: iopt_free_pages_list()
+        return dst_ioas.rc, 0
+    areas = await io_pagetable.iopt_map_pages(dst_ioas.iopt, elms, dst_iova)
+    if isinstance(areas, int):
+        rc, iova = areas, 0
+    else:
+        rc, iova = await iommufd_ucmd_respond("IOMMU_IOAS_COPY:copy_to_user"), areas[0].iova
+    # out_put_dst:
+    await iommufd_put_object(dst_ioas.obj)
+    return rc, iova
+
+
 iommufd_object_ops[ObjType.IOAS] = ObjectOps(destroy=iommufd_ioas_destroy)

@@ -97,6 +97,22 @@ async def ioas_unmap(
     return OpResult(rc)
 
 
+async def ioas_copy(
+    system: System,
+    src_ioas_id: int,
+    src_iova: int,
+    length: int,
+    dst_ioas_id: int,
+    dst_iova: int | None = None,
+) -> OpResult:
+    """IOMMU_IOAS_COPY (at ``dst_iova`` with IOMMU_IOAS_MAP_FIXED_IOVA): output dst_iova."""
+    with operation("IOMMU_IOAS_COPY"):
+        rc, iova = await ioas.iommufd_ioas_copy(
+            system.ictx, src_ioas_id, src_iova, length, dst_ioas_id, dst_iova
+        )
+    return OpResult(rc, {"iova": iova} if not rc else {})
+
+
 async def hwpt_alloc(system: System, dev_id: int, pt_id: int, flags: int = 0) -> OpResult:
     """IOMMU_HWPT_ALLOC."""
     with operation("IOMMU_HWPT_ALLOC"):

@@ -58,6 +58,7 @@ _ACTOR_OPS = (
     "unbind",
     "map",
     "unmap",
+    "copy",
     "ioas_alloc",
     "claim_dma_owner",
     "release_dma_owner",
@@ -177,6 +178,16 @@ def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None
             if not names.stdevs:
                 return None
             params = {"stdev": draw(st.sampled_from(names.stdevs)), "pt": _ref(draw, pts)}
+        case "copy":
+            # IOMMU_IOAS_COPY of what a map named (or of IOVA 1, the allocator's first)
+            src = draw(st.sampled_from(names.iovas)) if names.iovas else 1
+            params = {"src_ioas": _ref(draw, names.ioas), "src_iova": src}
+            params["length"] = draw(st.integers(1, 2))
+            params["dst_ioas"] = _ref(draw, names.ioas)
+            if names.iovas and draw(st.integers(0, 2)) == 0:
+                params["dst_iova"] = draw(st.sampled_from(names.iovas))
+            params["as"] = names.fresh("iova")
+            names.iovas.append(str(params["as"]))
         case "access_create":
             params = {"ioas": _ref(draw, names.ioas), "as": names.fresh("access")}
             names.accesses.append(str(params["as"]))

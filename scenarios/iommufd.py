@@ -30,6 +30,7 @@ ORDER = (
     "destroy-vs-unbind",
     "access-pin-vs-unmap",
     "access-replace-two-accesses",
+    "copy-vs-unmap",
 )
 
 SCENARIOS: list[Scenario] = [load(DIRECTORY / f"{name}.toml") for name in ORDER]

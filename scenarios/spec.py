@@ -34,6 +34,10 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "ioas_alloc": (frozenset(), frozenset({"as"})),
     "map": (frozenset({"ioas"}), frozenset({"pages", "as", "iova"})),
     "unmap": (frozenset({"ioas"}), frozenset({"iova", "length"})),
+    "copy": (
+        frozenset({"src_ioas", "src_iova", "dst_ioas"}),
+        frozenset({"length", "dst_iova", "as"}),
+    ),
     "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as", "flags"})),
     "destroy": (frozenset({"id"}), frozenset()),
     "mock_domain": (frozenset({"pt"}), frozenset({"as"})),
@@ -202,7 +206,7 @@ class _Run:
         out = result.out
         if kind == "ioas_alloc":
             self.ids[name].value = out["ioas_id"]
-        elif kind == "map":
+        elif kind in ("map", "copy"):
             self.ids[name].value = out["iova"]
         elif kind == "access_create":
             self.ids[name].value = out["access_fd"]
@@ -229,6 +233,16 @@ class _Run:
                 iova = self.id(p["iova"]) if "iova" in p else None
                 length = int(p.get("length", 1))
                 return await ops.ioas_unmap(s, self.id(p["ioas"]), iova, length)
+            case "copy":
+                dst = self.id(p["dst_iova"]) if "dst_iova" in p else None
+                return await ops.ioas_copy(
+                    s,
+                    self.id(p["src_ioas"]),
+                    self.id(p["src_iova"]),
+                    int(p.get("length", 1)),
+                    self.id(p["dst_ioas"]),
+                    dst,
+                )
             case "hwpt_alloc":
                 flags = int(p.get("flags", 0))
                 return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]), flags)

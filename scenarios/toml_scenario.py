@@ -78,7 +78,20 @@ class ScenarioError(Exception):
 
 _TOP = {"name", "description", "objects", "setup", "actors", "post", "close"}
 _OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
-_NAME_PARAMS = {"ioas", "pt", "id", "stdev", "iova", "dev_id", "access", "item"}
+_NAME_PARAMS = {
+    "ioas",
+    "pt",
+    "id",
+    "stdev",
+    "iova",
+    "dev_id",
+    "access",
+    "item",
+    "src_ioas",
+    "src_iova",
+    "dst_ioas",
+    "dst_iova",
+}
 
 
 class _Checker:

@@ -29,6 +29,7 @@ EXHAUSTIVE = {
     "two-devices-one-dev-set": 6,
     "access-pin-vs-unmap": 357,
     "access-replace-two-accesses": 5,
+    "copy-vs-unmap": 55,
 }
 RANDOM_CLEAN = ("replace-vs-alloc", "map-vs-attach")
 

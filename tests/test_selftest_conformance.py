@@ -435,15 +435,26 @@ def test_iommufd_ioas_area_auto_iova(mock_domains: int) -> None:
 @conforms("iommufd_ioas.copy_area")
 @IOAS_VARIANTS
 def test_iommufd_ioas_copy_area(mock_domains: int) -> None:
-    """TEST_F(iommufd_ioas, copy_area), its first call: one page mapped at
-    ``self->base_iova`` succeeds. It stops at the first IOMMU_IOAS_COPY ("Copy inside a
-    single IOAS"): not modelled."""
+    """TEST_F(iommufd_ioas, copy_area), the whole of it: one page mapped at
+    ``self->base_iova``; IOMMU_IOAS_COPY of it inside the one IOAS, to the next page
+    (FIXED_IOVA); then to a new IOAS at IOVA 0 (``dst_iova = 0``, FIXED_IOVA still set)."""
 
     async def body(s: System) -> None:
         self = await iommufd_ioas_setup(s, mock_domains)
         ok(
             await ops.ioas_map(s, self.ioas_id, PAGE_SIZE, iova=self.base_iova),
             "test_ioctl_ioas_map_fixed(buffer, PAGE_SIZE, self->base_iova)",
+        )
+        ok(
+            await ops.ioas_copy(
+                s, self.ioas_id, self.base_iova, PAGE_SIZE, self.ioas_id, self.base_iova + PAGE_SIZE
+            ),
+            "IOMMU_IOAS_COPY inside a single IOAS",
+        )
+        dst = ok(await ops.ioas_alloc(s), "test_ioctl_ioas_alloc(&copy_cmd.dst_ioas_id)")
+        ok(
+            await ops.ioas_copy(s, self.ioas_id, self.base_iova, PAGE_SIZE, dst.out["ioas_id"], 0),
+            "IOMMU_IOAS_COPY between IOAS's",
         )
 
     replay(body)
@@ -629,7 +640,8 @@ def test_iommufd_ioas_ioas_align_change(mock_domains: int) -> None:
 @conforms("iommufd_ioas.copy_sweep")
 @IOAS_VARIANTS
 def test_iommufd_ioas_copy_sweep(mock_domains: int) -> None:
-    """TEST_F(iommufd_ioas, copy_sweep), up to its IOMMU_IOAS_COPY loop (not modelled): the
+    """TEST_F(iommufd_ioas, copy_sweep), up to its IOMMU_IOAS_COPY loop, whose copies are
+    MOCK_PAGE_SIZE long, half a page (sub-page lengths, not modelled): the
     destination IOAS is allocated; with a mock domain ``last_iova`` is MOCK_APERTURE_START +
     BUFFER_SIZE - 1 and the source map of BUFFER_SIZE (16 pages) at MOCK_APERTURE_START
     succeeds. With no_domain ``last_iova`` is MOCK_APERTURE_START + BUFFER_SIZE - 2, so that
@@ -711,12 +723,14 @@ def test_iommufd_mock_domain_basic(mock_domains: int) -> None:
 @conforms("iommufd_mock_domain.user_copy")
 @MOCK_DOMAIN_VARIANTS
 def test_iommufd_mock_domain_user_copy(mock_domains: int) -> None:
-    """TEST_F(iommufd_mock_domain, user_copy), up to its first IOMMU_IOAS_COPY (not
-    modelled): "Pin the pages in an IOAS with no domains": a new IOAS, the buffer mapped
-    in it, an access on it that pins the whole buffer."""
+    """TEST_F(iommufd_mock_domain, user_copy), up to its first check_mock_iova
+    (IOMMU_TEST_OP_MD_CHECK_MAP, the mock domain's page table: not modelled): "Pin the
+    pages in an IOAS with no domains then copy to an IOAS with domains": a new IOAS, the
+    buffer mapped in it, an access on it that pins the whole buffer, and IOMMU_IOAS_COPY of
+    it into the fixture's IOAS at MOCK_APERTURE_START."""
 
     async def body(s: System) -> None:
-        await iommufd_mock_domain_setup(s, mock_domains)
+        self = await iommufd_mock_domain_setup(s, mock_domains)
         ioas_id = ok(await ops.ioas_alloc(s), "test_ioctl_ioas_alloc").out["ioas_id"]
         src_iova = ok(
             await ops.ioas_map(s, ioas_id, BUFFER_SIZE), "test_ioctl_ioas_map_id(ioas_id)"
@@ -725,6 +739,12 @@ def test_iommufd_mock_domain_user_copy(mock_domains: int) -> None:
         ok(
             await ops.access_pin(s, access.out["access_fd"], src_iova, BUFFER_SIZE),
             "IOMMU_TEST_OP_ACCESS_PAGES",
+        )
+        ok(
+            await ops.ioas_copy(
+                s, ioas_id, src_iova, BUFFER_SIZE, self.ioas_id, MOCK_APERTURE_START
+            ),
+            "IOMMU_IOAS_COPY(src ioas_id -> self->ioas_id at MOCK_APERTURE_START)",
         )
 
     replay(body)
