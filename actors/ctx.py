@@ -157,6 +157,9 @@ class IommufdCtx:
     )
     #: ``ictx->vfio_ioas``: the VFIO compatibility IOAS, cleared when it is destroyed
     vfio_ioas: Any = None
+    #: ``ictx->account_mode`` is IOPT_PAGES_ACCOUNT_MM (IOMMU_OPTION_RLIMIT_MODE 1), not the
+    #: default IOPT_PAGES_ACCOUNT_USER (0)
+    account_mode_mm: bool = False
     #: which historical mistakes the model makes (model-only; `MERGED`: none)
     variant: Variant = MERGED
 

@@ -88,6 +88,8 @@ class IoPagetable:
     #: reserved ranges, by owner (a device, or a domain for its aperture): owner -> count
     reserved: dict[Any, int] = attrs.field(factory=dict)
     pages_seq: int = 0
+    #: IOMMU_OPTION_HUGE_PAGES 0 (``iopt->disable_large_pages``)
+    disable_large_pages: bool = False
     #: ``iopt->access_list``: id -> the access objects attached to this IOAS
     access_list: dict[int, Any] = attrs.field(factory=dict)
     access_list_xa_lock: SpinLock | None = None
@@ -589,3 +591,35 @@ def iopt_for_each_contig_area(
         walked.append(area)
         at = area.iova + area.length
     return walked, at > last
+
+
+async def iopt_disable_large_pages(iopt: IoPagetable) -> int:
+    """``iopt_disable_large_pages()``: under both rwsems (write); -EINVAL once domains have
+    pages mapped in them; ``iopt_calculate_iova_alignment()`` may refuse it (-EADDRINUSE,
+    a fault point: IOVA alignment is not modelled)."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    rc = 0
+    if not iopt.disable_large_pages:
+        # Won't do it if domains already have pages mapped in them
+        if iopt.domains and iopt.areas:
+            rc = -errno.EINVAL
+        else:
+            iopt.disable_large_pages = True
+            rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
+            if rc:
+                iopt.disable_large_pages = False
+    # out_unlock:
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()
+    return rc
+
+
+async def iopt_enable_large_pages(iopt: IoPagetable) -> None:
+    """``iopt_enable_large_pages()``: under both rwsems (write); a smaller alignment
+    cannot be refused."""
+    await iopt.domains_rwsem.down_write()
+    await iopt.iova_rwsem.down_write()
+    iopt.disable_large_pages = False
+    await iopt.iova_rwsem.up_write()
+    await iopt.domains_rwsem.up_write()

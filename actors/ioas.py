@@ -28,7 +28,7 @@ from lockstep.actors.ctx import (
     iommufd_ucmd_respond,
 )
 from lockstep.actors.io_pagetable import IoPagetable
-from lockstep.actors.kernel import IS_ERR, WARN_ON, ErrPtr
+from lockstep.actors.kernel import IS_ERR, WARN_ON, ErrPtr, copy_to_user
 from lockstep.scheduler import LockClass, Mutex, debug_check_no_locks_freed
 from lockstep.scheduler.access import shared
 
@@ -172,6 +172,76 @@ async def iommufd_ioas_copy(
     # out_put_dst:
     await iommufd_put_object(dst_ioas.obj)
     return rc, iova
+
+
+#: ``enum iommufd_option`` and ``enum iommufd_option_ops``
+IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_HUGE_PAGES = 0, 1
+IOMMU_OPTION_OP_SET, IOMMU_OPTION_OP_GET = 0, 1
+
+
+async def iommufd_option_rlimit_mode(
+    ictx: IommufdCtx, op: int, val64: int, object_id: int
+) -> tuple[int, int]:
+    """``iommufd_option_rlimit_mode()``: get, or set (the caller is root here,
+    CAP_SYS_RESOURCE) only while the context has no object: under the objects' xa_lock,
+    -EBUSY otherwise, -EINVAL for a value other than 0 or 1. Returns (rc, val64)."""
+    if object_id:
+        return -errno.EOPNOTSUPP, val64
+    if op == IOMMU_OPTION_OP_GET:
+        return 0, int(ictx.account_mode_mm)
+    if op != IOMMU_OPTION_OP_SET:
+        return -errno.EOPNOTSUPP, val64
+    rc = 0
+    async with ictx.objects_xa_lock:
+        if ictx.objects:
+            rc = -errno.EBUSY
+        elif val64 in (0, 1):
+            ictx.account_mode_mm = val64 == 1
+        else:
+            rc = -errno.EINVAL
+    return rc, val64
+
+
+async def iommufd_ioas_option(
+    ictx: IommufdCtx, option_id: int, op: int, val64: int, object_id: int
+) -> tuple[int, int]:
+    """``iommufd_ioas_option()`` and ``iommufd_ioas_option_huge_pages()``: the IOAS
+    ``object_id``'s huge-page option: get, set 0 (``iopt_disable_large_pages``), set 1
+    (``iopt_enable_large_pages``), -EINVAL for another value. Returns (rc, val64)."""
+    ioas = await iommufd_get_ioas(ictx, object_id)
+    if IS_ERR(ioas):
+        return ioas.rc, val64
+    rc = -errno.EOPNOTSUPP
+    if option_id == IOMMU_OPTION_HUGE_PAGES:
+        if op == IOMMU_OPTION_OP_GET:
+            rc, val64 = 0, int(not ioas.iopt.disable_large_pages)
+        elif op == IOMMU_OPTION_OP_SET and val64 == 0:
+            rc = await io_pagetable.iopt_disable_large_pages(ioas.iopt)
+        elif op == IOMMU_OPTION_OP_SET and val64 == 1:
+            await io_pagetable.iopt_enable_large_pages(ioas.iopt)
+            rc = 0
+        elif op == IOMMU_OPTION_OP_SET:
+            rc = -errno.EINVAL
+    await iommufd_put_object(ioas.obj)
+    return rc, val64
+
+
+async def iommufd_option(
+    ictx: IommufdCtx, option_id: int, op: int, val64: int = 0, object_id: int = 0
+) -> tuple[int, int]:
+    """``iommufd_option()`` (main.c): IOMMU_OPTION; the value goes back to user space
+    (-EFAULT). Returns (rc, val64)."""
+    if option_id == IOMMU_OPTION_RLIMIT_MODE:
+        rc, val64 = await iommufd_option_rlimit_mode(ictx, op, val64, object_id)
+    elif option_id == IOMMU_OPTION_HUGE_PAGES:
+        rc, val64 = await iommufd_ioas_option(ictx, option_id, op, val64, object_id)
+    else:
+        return -errno.EOPNOTSUPP, val64
+    if rc:
+        return rc, val64
+    if await copy_to_user("IOMMU_OPTION:copy_to_user"):
+        return -errno.EFAULT, val64
+    return 0, val64
 
 
 iommufd_object_ops[ObjType.IOAS] = ObjectOps(destroy=iommufd_ioas_destroy)

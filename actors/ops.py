@@ -113,6 +113,15 @@ async def ioas_copy(
     return OpResult(rc, {"iova": iova} if not rc else {})
 
 
+async def option(
+    system: System, option_id: int, op: int, val64: int = 0, object_id: int = 0
+) -> OpResult:
+    """IOMMU_OPTION (``ioas.IOMMU_OPTION_*``): output val64."""
+    with operation("IOMMU_OPTION"):
+        rc, val64 = await ioas.iommufd_option(system.ictx, option_id, op, val64, object_id)
+    return OpResult(rc, {"val64": val64} if not rc else {})
+
+
 async def hwpt_alloc(system: System, dev_id: int, pt_id: int, flags: int = 0) -> OpResult:
     """IOMMU_HWPT_ALLOC."""
     with operation("IOMMU_HWPT_ALLOC"):

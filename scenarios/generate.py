@@ -59,6 +59,7 @@ _ACTOR_OPS = (
     "map",
     "unmap",
     "copy",
+    "option",
     "ioas_alloc",
     "claim_dma_owner",
     "release_dma_owner",
@@ -188,6 +189,11 @@ def _op(draw: st.DrawFn, kind: str, names: _Names, mine: list[str]) -> Op | None
                 params["dst_iova"] = draw(st.sampled_from(names.iovas))
             params["as"] = names.fresh("iova")
             names.iovas.append(str(params["as"]))
+        case "option":
+            # IOMMU_OPTION_HUGE_PAGES of an IOAS: get, or set 0 / 1
+            params = {"option": "huge_pages", "ioas": _ref(draw, names.ioas)}
+            if draw(st.booleans()):
+                params["set"] = draw(st.integers(0, 1))
         case "access_create":
             params = {"ioas": _ref(draw, names.ioas), "as": names.fresh("access")}
             names.accesses.append(str(params["as"]))

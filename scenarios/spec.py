@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from lockstep.actors import invariants, ops
+from lockstep.actors import ioas as ioas_c
 from lockstep.actors.ctx import IommufdCtx
 from lockstep.actors.iommu_core import Device
 from lockstep.actors.kernel import IS_ERR
@@ -39,6 +40,7 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({"length", "dst_iova", "as"}),
     ),
     "hwpt_alloc": (frozenset({"dev_id", "pt"}), frozenset({"as", "flags"})),
+    "option": (frozenset({"option"}), frozenset({"ioas", "set"})),
     "destroy": (frozenset({"id"}), frozenset()),
     "mock_domain": (frozenset({"pt"}), frozenset({"as"})),
     "mock_domain_replace": (frozenset({"stdev", "pt"}), frozenset({"as"})),
@@ -58,6 +60,12 @@ OPERATIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "access_unpin": (frozenset({"access", "item"}), frozenset()),
     "access_rw": (frozenset({"access", "iova"}), frozenset({"length"})),
     "access_close": (frozenset({"access"}), frozenset()),
+}
+
+#: IOMMU_OPTION's ``option`` parameter: the option ids by name
+OPTIONS = {
+    "rlimit_mode": ioas_c.IOMMU_OPTION_RLIMIT_MODE,
+    "huge_pages": ioas_c.IOMMU_OPTION_HUGE_PAGES,
 }
 
 #: parameters that name a declared device (the others name ids)
@@ -243,6 +251,14 @@ class _Run:
                     self.id(p["dst_ioas"]),
                     dst,
                 )
+            case "option":
+                option_id = OPTIONS[str(p["option"])]
+                if "set" in p:
+                    op_, val64 = ioas_c.IOMMU_OPTION_OP_SET, int(p["set"])
+                else:
+                    op_, val64 = ioas_c.IOMMU_OPTION_OP_GET, 0
+                object_id = self.id(p["ioas"]) if "ioas" in p else 0
+                return await ops.option(s, option_id, op_, val64, object_id)
             case "hwpt_alloc":
                 flags = int(p.get("flags", 0))
                 return await ops.hwpt_alloc(s, self.id(p["dev_id"]), self.id(p["pt"]), flags)

@@ -66,6 +66,7 @@ from lockstep.scenarios.spec import (
     DEVICE_PARAMS,
     DEVICE_PROPS,
     OPERATIONS,
+    OPTIONS,
     Op,
     Spec,
     build_program,
@@ -158,9 +159,14 @@ def _op(c: _Checker, raw: object, key: str) -> Op:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise c.fail(f"{key}.pages", f"must be a positive integer, not {value!r}")
             params[param] = value
-        elif param == "flags":
+        elif param in ("flags", "set"):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise c.fail(f"{key}.flags", f"must be a non-negative integer, not {value!r}")
+                raise c.fail(f"{key}.{param}", f"must be a non-negative integer, not {value!r}")
+            params[param] = value
+        elif param == "option":
+            if value not in OPTIONS:
+                known = ", ".join(sorted(OPTIONS))
+                raise c.fail(f"{key}.option", f"{value!r} is not an option ({known})")
             params[param] = value
         elif param == "length":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:

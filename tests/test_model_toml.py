@@ -88,6 +88,25 @@ def test_hwpt_alloc_flags_are_refused_as_v66_does(tmp_path: Path) -> None:
         load(write(tmp_path, text.replace("flags = 1", 'flags = "NEST_PARENT"')))
 
 
+def test_option_huge_pages_races_a_domain_with_a_map(tmp_path: Path) -> None:
+    """IOMMU_OPTION_HUGE_PAGES 0 is refused (-EINVAL) once the IOAS has a domain and an
+    area; an attach (which adds the domain) racing a map and the option gives both
+    orders; an option the file misnames is a clear message."""
+    from lockstep.scheduler import explore
+
+    text = USER.replace(
+        '"idev1" = [{ op = "replace", device = "dev1", pt = "ioas2", expect = ["ok", "ENOENT"] }]'
+        '\n"ioas2" = [{ op = "destroy", id = "ioas2", expect = ["ok", "EBUSY"] }]',
+        '"map" = [{ op = "map", ioas = "ioas1" }]\n'
+        '"opt" = [{ op = "option", option = "huge_pages", ioas = "ioas1", set = 0, '
+        'expect = ["ok", "EINVAL"] }]',
+    )
+    result = explore(load(write(tmp_path, text)).program, scenario="option")
+    assert result.exhausted and result.clean, [f.message for f in result.findings]
+    with pytest.raises(ScenarioError, match=r"'colour' is not an option"):
+        load(write(tmp_path, text.replace('"huge_pages"', '"colour"')))
+
+
 def test_a_device_used_before_bind_gets_the_kernels_einval(tmp_path: Path) -> None:
     """Operations on a device file before VFIO_DEVICE_BIND_IOMMUFD are valid input: the
     kernel answers them, -EINVAL (``vfio_device_fops_unl_ioctl`` until access is granted),

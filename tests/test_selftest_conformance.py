@@ -52,11 +52,19 @@ import attrs
 import pytest
 
 from lockstep.actors import ops
+from lockstep.actors.ioas import (
+    IOMMU_OPTION_HUGE_PAGES,
+    IOMMU_OPTION_OP_GET,
+    IOMMU_OPTION_OP_SET,
+    IOMMU_OPTION_RLIMIT_MODE,
+)
 from lockstep.actors.ops import OpResult
 from lockstep.actors.system import System
 from tests.model_support import run_script
 
-ENOENT, EBUSY, EEXIST = -errno.ENOENT, -errno.EBUSY, -errno.EEXIST
+ENOENT, EBUSY, EEXIST, EINVAL = -errno.ENOENT, -errno.EBUSY, -errno.EEXIST, -errno.EINVAL
+RLIMIT_MODE, HUGE_PAGES = IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_HUGE_PAGES
+SET, GET = IOMMU_OPTION_OP_SET, IOMMU_OPTION_OP_GET
 
 #: one page, in the model's IOVA and length unit
 PAGE_SIZE = 1
@@ -114,6 +122,25 @@ def test_iommufd_simple_close() -> None:
 
     async def body(s: System) -> None:
         pass
+
+    replay(body)
+
+
+@conforms("iommufd.global_options")
+def test_iommufd_global_options() -> None:
+    """TEST_F(iommufd, global_options), the whole of it: IOMMU_OPTION_RLIMIT_MODE reads 0,
+    is set to 1 ("This requires root": the model's caller has CAP_SYS_RESOURCE), refuses 2
+    (-EINVAL), reads 1, is set back to 0; IOMMU_OPTION_HUGE_PAGES with object id 0 names
+    no IOAS (-ENOENT), to get or to set."""
+
+    async def body(s: System) -> None:
+        assert ok(await ops.option(s, RLIMIT_MODE, GET), "GET RLIMIT_MODE").out["val64"] == 0
+        ok(await ops.option(s, RLIMIT_MODE, SET, 1), "SET RLIMIT_MODE 1")
+        err(await ops.option(s, RLIMIT_MODE, SET, 2), EINVAL, "SET RLIMIT_MODE 2")
+        assert ok(await ops.option(s, RLIMIT_MODE, GET), "GET RLIMIT_MODE").out["val64"] == 1
+        ok(await ops.option(s, RLIMIT_MODE, SET, 0), "SET RLIMIT_MODE 0")
+        err(await ops.option(s, HUGE_PAGES, GET, 0), ENOENT, "GET HUGE_PAGES, object 0")
+        err(await ops.option(s, HUGE_PAGES, SET, 0), ENOENT, "SET HUGE_PAGES, object 0")
 
     replay(body)
 
@@ -616,14 +643,32 @@ def test_iommufd_ioas_fork_present(mock_domains: int) -> None:
     replay(body)
 
 
+@conforms("iommufd_ioas.ioas_option_huge_pages")
+@IOAS_VARIANTS
+def test_iommufd_ioas_ioas_option_huge_pages(mock_domains: int) -> None:
+    """TEST_F(iommufd_ioas, ioas_option_huge_pages), the whole of it: the IOAS's huge-page
+    option reads 1, is set to 0, reads 0, refuses 2 (-EINVAL), is set back to 1."""
+
+    async def body(s: System) -> None:
+        self = await iommufd_ioas_setup(s, mock_domains)
+        ioas = self.ioas_id
+        assert ok(await ops.option(s, HUGE_PAGES, GET, 3, ioas), "GET").out["val64"] == 1
+        ok(await ops.option(s, HUGE_PAGES, SET, 0, ioas), "SET 0")
+        assert ok(await ops.option(s, HUGE_PAGES, GET, 3, ioas), "GET").out["val64"] == 0
+        err(await ops.option(s, HUGE_PAGES, SET, 2, ioas), EINVAL, "SET 2")
+        ok(await ops.option(s, HUGE_PAGES, SET, 1, ioas), "SET 1")
+
+    replay(body)
+
+
 @conforms("iommufd_ioas.ioas_align_change")
 @IOAS_VARIANTS
 def test_iommufd_ioas_ioas_align_change(mock_domains: int) -> None:
     """TEST_F(iommufd_ioas, ioas_align_change): with a mock domain the body returns at once
-    (the whole case); with no_domain its first call, one page mapped at MOCK_APERTURE_START,
-    succeeds, and it stops at the IOMMU_OPTION (IOMMU_OPTION_HUGE_PAGES on the IOAS) after
-    it: not modelled, nor is the IOVA alignment behind the -EINVAL and -EADDRINUSE that
-    follow."""
+    (the whole case); with no_domain one page mapped at MOCK_APERTURE_START, then "We can
+    upgrade to PAGE_SIZE alignment when things are aligned right": IOMMU_OPTION_HUGE_PAGES
+    set to 0 succeeds. It stops at the map half a page off (sub-page IOVAs: the IOVA
+    alignment behind the -EINVAL and -EADDRINUSE that follow is not modelled)."""
 
     async def body(s: System) -> None:
         self = await iommufd_ioas_setup(s, mock_domains)
@@ -633,6 +678,7 @@ def test_iommufd_ioas_ioas_align_change(mock_domains: int) -> None:
             await ops.ioas_map(s, self.ioas_id, PAGE_SIZE, iova=MOCK_APERTURE_START),
             "test_ioctl_ioas_map_fixed(buffer, PAGE_SIZE, MOCK_APERTURE_START)",
         )
+        ok(await ops.option(s, HUGE_PAGES, SET, 0, self.ioas_id), "IOMMU_OPTION(SET, 0)")
 
     replay(body)
 
@@ -879,14 +925,12 @@ OUT_OF_SCOPE: dict[str, str] = {
         "IOMMU_DESTROY with a longer / shorter struct (-ENOENT, -E2BIG, -EINVAL by size): "
         "ioctl struct size handling not modelled; every expectation depends on it"
     ),
-    "iommufd.global_options": "IOMMU_OPTION (RLIMIT_MODE, HUGE_PAGES): not modelled",
     "iommufd_ioas.get_hw_info": "IOMMU_GET_HW_INFO: not modelled (its first call)",
     "iommufd_ioas.area_allowed": (
         "IOMMU_IOAS_ALLOW_IOVAS and IOMMU_TEST_OP_ADD_RESERVED: not modelled (its first call)"
     ),
     "iommufd_ioas.iova_ranges": "IOMMU_IOAS_IOVA_RANGES and IOMMU_TEST_OP_ADD_RESERVED: "
     "not modelled (its first call)",
-    "iommufd_ioas.ioas_option_huge_pages": "IOMMU_OPTION (HUGE_PAGES on an IOAS): not modelled",
     "iommufd_ioas.ioas_iova_alloc": (
         "IOMMU_IOAS_MAP of byte lengths, -EINVAL for a length not a multiple of the mock "
         "domain's page size: the model maps whole pages and has no IOVA alignment"
@@ -912,7 +956,7 @@ OUT_OF_SCOPE: dict[str, str] = {
     "iommufd.set_iommu_cmd": _VFIO_COMPAT,
     "iommufd.vfio_ioas": "IOMMU_VFIO_IOAS (GET / SET / CLEAR of the compat IOAS): not modelled",
     "vfio_compat_mock_domain.simple_close": _VFIO_COMPAT_FIXTURE,
-    "vfio_compat_mock_domain.option_huge_pages": _VFIO_COMPAT_FIXTURE + "; and IOMMU_OPTION",
+    "vfio_compat_mock_domain.option_huge_pages": _VFIO_COMPAT_FIXTURE,
     "vfio_compat_mock_domain.get_info": _VFIO_COMPAT_FIXTURE + "; and VFIO_IOMMU_GET_INFO",
     "vfio_compat_mock_domain.map": _VFIO_COMPAT_FIXTURE + "; and VFIO_IOMMU_MAP/UNMAP_DMA",
     "vfio_compat_mock_domain.huge_map": _VFIO_COMPAT_FIXTURE + "; and VFIO_IOMMU_MAP/UNMAP_DMA",
