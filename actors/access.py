@@ -7,8 +7,8 @@ serializes its attach, replace, detach, pin and unpin; a pin holds it across
 driver under the IOAS's locks: it drops them, and each access's ``ops->unmap`` must unpin
 before it returns (`iommufd_access_notify_unmap`). Changing the IOAS tells the driver the
 same for the old one, with ``ioas_lock`` dropped around the callback; meanwhile
-``access->ioas`` is NULL (no new pin) while ``access->ioas_unpin`` still names the IOAS to
-unpin from, and a second change sees them differ and gets -EBUSY.
+``access->ioas`` is NULL (no new pin; a replace gets -ENOENT) while ``access->ioas_unpin``
+still names the IOAS to unpin from, and an attach sees them differ and gets -EBUSY.
 
 Lock order: ``access->ioas_lock`` -> ``iopt->domains_rwsem`` -> ``iopt->iova_rwsem`` ->
 ``pages->mutex``. The callback runs with none of them held.
@@ -207,8 +207,9 @@ async def iommufd_access_notify_unmap(iopt: IoPagetable, iova: int, length: int)
         if not await iommufd_lock_obj(access.obj):
             continue
         await xa_lock.unlock()
-        if access.ops.unmap is not None:
-            await access.ops.unmap(access.data, iova, length)
+        # every v6.6 user of an access has an unmap op; the kernel calls it unchecked
+        assert access.ops.unmap is not None
+        await access.ops.unmap(access.data, iova, length)
         await iommufd_put_object(access.obj)
         await xa_lock.lock()
     await xa_lock.unlock()
@@ -292,8 +293,10 @@ async def iommufd_access_pin_pages(access: IommufdAccess, iova: int, length: int
 
 async def iommufd_access_rw(access: IommufdAccess, iova: int, length: int) -> int:
     """``iommufd_access_rw()``: read the pages of [iova, iova + length) without pinning
-    them for later (``iopt_pages_rw_access``, under ``pages->mutex``). -EINVAL for a zero
-    length or an area an unmap waits on; -ENOENT while detached or where no area is."""
+    them for later (``iopt_pages_rw_access``'s path for the caller's own mm: a copy from
+    user memory, no lock; its slow path, ``iopt_pages_rw_slow`` under ``pages->mutex``, is
+    not modelled). -EINVAL for a zero length or an area an unmap waits on; -ENOENT while
+    detached or where no area is."""
     if not length:
         return -errno.EINVAL
     last = iova + length - 1
@@ -310,10 +313,6 @@ async def iommufd_access_rw(access: IommufdAccess, iova: int, length: int) -> in
         if area.prevent_access:
             rc = -errno.EINVAL
             break
-        pages = area.pages
-        assert pages is not None
-        await pages.mutex.lock()
-        await pages.mutex.unlock()
     else:
         if not done:
             rc = -errno.ENOENT

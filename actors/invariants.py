@@ -149,6 +149,8 @@ def _access_problems(system: System, accesses: list[Any], ioases: list[Any]) -> 
             out.append(f"{access.ioas_lock.name} still held")
         if access.data.lock.is_locked():
             out.append(f"{access.data.lock.name} still held")
+        if access.data.file_refs != 1:
+            out.append(f"{name}: its file has {access.data.file_refs} references, expected 1")
     for ioas in ioases:
         listed = {id(a) for a in ioas.iopt.access_list.values()}
         if listed != {id(a) for a in accesses if a.ioas is ioas}:

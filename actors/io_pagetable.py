@@ -430,7 +430,7 @@ async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int
         # again:
         await iopt.domains_rwsem.down_read()
         await iopt.iova_rwsem.down_write()
-        notify: IoptArea | None = None
+        notify: tuple[int, int] | None = None
         while within := iopt_area_iter(iopt, start, last):
             area = within[0]
             pages = area.pages
@@ -448,7 +448,7 @@ async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int
             if area.num_accesses:
                 start = area.iova
                 area.prevent_access = True
-                notify = area
+                notify = (area.iova, area.length)
                 break
             area.pages = None
             await iopt.iova_rwsem.up_write()
@@ -469,7 +469,7 @@ async def iopt_unmap_iova_range(iopt: IoPagetable, start: int, last: int) -> int
             break
         await iopt.iova_rwsem.up_write()
         await iopt.domains_rwsem.up_read()
-        await iommufd_access_notify_unmap(iopt, notify.iova, notify.length)
+        await iommufd_access_notify_unmap(iopt, *notify)
         # Something is not responding to unmap requests.
         tries += 1
         if WARN_ON(tries > 100, f"{iopt.name}: unmap of an area its accesses keep pinned"):
@@ -489,28 +489,33 @@ async def iopt_unmap_all(iopt: IoPagetable) -> int:
 
 async def iopt_add_access(iopt: IoPagetable, access: Any) -> int:
     """``iopt_add_access()`` (v6.6): under both rwsems (write), put ``access`` in
-    ``iopt->access_list``; ``xa_alloc`` (-ENOMEM) writes the new id straight into
-    ``access->iopt_access_list_id``; then ``iopt_calculate_iova_alignment()`` may refuse
-    the access (-EADDRINUSE: an area of the IOAS does not fit the alignment the access
-    asks; IOVA alignment is not modelled, so this is a fault point standing for it), and
-    the entry is erased again, by the id now in the access. Linux 6.8's fix keeps the id in
-    a local until the add succeeded (``Variant.fix_access_list_id``)."""
+    ``iopt->access_list``. v6.6 hands ``&access->iopt_access_list_id`` to ``xa_alloc``,
+    which writes the new id there before it stores the entry, so also when the store then
+    fails for want of a node (-ENOMEM; an empty list needs none, so only a list that has an
+    access can fail). ``iopt_calculate_iova_alignment()`` then refuses the access when an
+    area of the IOAS does not fit the alignment the access asks (-EADDRINUSE; IOVA
+    alignment is not modelled, so with an area there this is a fault point), and the entry
+    is erased again, by the id now in the access. Linux 6.8's fix keeps the id in a local
+    until the add succeeded (``Variant.fix_access_list_id``)."""
     fix = access.ictx.variant.fix_access_list_id
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
-    rc = await may_fail("iopt_add_access:xa_alloc", errno.ENOMEM)
+    xa_lock = iopt.access_list_xa_lock
+    assert xa_lock is not None
+    async with xa_lock:
+        new_id = 0
+        while new_id in iopt.access_list:
+            new_id += 1
+    if not fix:
+        access.iopt_access_list_id = new_id
+    rc = await may_fail("iopt_add_access:xa_alloc", errno.ENOMEM) if new_id else 0
     if not rc:
-        assert iopt.access_list_xa_lock is not None
-        async with iopt.access_list_xa_lock:
-            new_id = 0
-            while new_id in iopt.access_list:
-                new_id += 1
+        async with xa_lock:
             iopt.access_list[new_id] = access
-        if not fix:
-            access.iopt_access_list_id = new_id
-        rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
+        if iopt.areas:
+            rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
         if rc:
-            async with iopt.access_list_xa_lock:
+            async with xa_lock:
                 iopt.access_list.pop(new_id if fix else access.iopt_access_list_id, None)
         elif fix:
             access.iopt_access_list_id = new_id
@@ -548,9 +553,13 @@ async def iopt_area_add_access(area: IoptArea, first: int, last: int) -> int:
     await pages.mutex.lock()
     key = _index_range(area, first, last)
     users = pages.accesses.get(key)
-    if users is None and not await kzalloc("iopt_area_add_access"):
-        await pages.mutex.unlock()
-        return -errno.ENOMEM
+    if users is None:
+        rc = -errno.ENOMEM if not await kzalloc("iopt_area_add_access") else 0
+        # iopt_pages_fill_xarray(): pin the user pages (-ENOMEM, -EFAULT...)
+        rc = rc or await may_fail("iopt_pages_fill_xarray", errno.ENOMEM)
+        if rc:
+            await pages.mutex.unlock()
+            return rc
     pages.accesses[key] = (users or 0) + 1
     area.num_accesses += 1
     await pages.mutex.unlock()
@@ -595,8 +604,9 @@ def iopt_for_each_contig_area(
 
 async def iopt_disable_large_pages(iopt: IoPagetable) -> int:
     """``iopt_disable_large_pages()``: under both rwsems (write); -EINVAL once domains have
-    pages mapped in them; ``iopt_calculate_iova_alignment()`` may refuse it (-EADDRINUSE,
-    a fault point: IOVA alignment is not modelled)."""
+    pages mapped in them; ``iopt_calculate_iova_alignment()`` refuses it when an area does
+    not fit the page alignment (-EADDRINUSE; alignment is not modelled, so with an area
+    there this is a fault point)."""
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
     rc = 0
@@ -606,7 +616,8 @@ async def iopt_disable_large_pages(iopt: IoPagetable) -> int:
             rc = -errno.EINVAL
         else:
             iopt.disable_large_pages = True
-            rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
+            if iopt.areas:
+                rc = await may_fail("iopt_calculate_iova_alignment", errno.EADDRINUSE)
             if rc:
                 iopt.disable_large_pages = False
     # out_unlock:

@@ -189,9 +189,10 @@ async def access_rw(system: System, fd: int, iova: int, length: int) -> OpResult
 
 
 async def access_close(system: System, fd: int) -> OpResult:
-    """Closing an access file (``iommufd_test_staccess_release``): -EBADF if not open."""
+    """Closing an access file (its release, ``iommufd_test_staccess_release``, once no op
+    holds it): -EBADF if not open."""
     with operation("iommufd_test_staccess_release"):
-        rc = await selftest.iommufd_test_staccess_release(system, fd)
+        rc = await selftest.iommufd_test_access_close(system, fd)
     return OpResult(rc)
 
 
@@ -286,7 +287,7 @@ async def device_detach(pdev: PhysDevice) -> OpResult:
 
 
 async def device_unbind(pdev: PhysDevice) -> OpResult:
-    """Closing the device file: ``vfio_device_cdev_close()`` -> ``vfio_df_unbind_iommufd()``:
+    """Closing the device file: ``vfio_device_fops_release()`` -> ``vfio_df_unbind_iommufd()``:
     under ``dev_set->lock``, ``vfio_df_close()`` -> ``vfio_iommufd_physical_unbind()``
     (detach if attached, then unbind); then, unlocked, ``vfio_device_unblock_group()``."""
     if pdev.idev is None or pdev.group_opens:
@@ -294,7 +295,7 @@ async def device_unbind(pdev: PhysDevice) -> OpResult:
     if pdev.dev_set is None:
         await vfio_iommufd_physical_unbind(pdev)
         return OpResult(0)
-    with operation("vfio_device_cdev_close"):
+    with operation("vfio_device_fops_release"):
         async with pdev.dev_set.lock:
             await vfio_iommufd_physical_unbind(pdev)
         if pdev.vfio_group is not None:

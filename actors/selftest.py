@@ -191,6 +191,9 @@ class SelftestAccess:
     access: IommufdAccess | None = None
     items: list[SelftestAccessItem] = attrs.field(factory=list)
     next_id: int = 0
+    #: references to its file: the process's descriptor and each op that holds it
+    #: (``fget``); the file is released when the last goes
+    file_refs: int = 1
 
 
 async def iommufd_test_access_unmap(data: SelftestAccess, iova: int, length: int) -> None:
@@ -213,10 +216,21 @@ SELFTEST_ACCESS_OPS_PIN = AccessOps(needs_pin_pages=True, unmap=iommufd_test_acc
 
 
 def iommufd_access_get(system: System, fd: int) -> SelftestAccess | None:
-    """``iommufd_access_get()``: the access file ``fd`` (None: -EBADF). The model numbers
-    access files from `FIRST_ACCESS_FD` up and never reuses a number."""
+    """``iommufd_access_get()``: ``fget`` of the access file ``fd`` (None: -EBADFD); the op
+    holds the file until `fput`, so a close meanwhile does not release it. The model
+    numbers access files from `FIRST_ACCESS_FD` up and never reuses a number."""
     staccess: SelftestAccess | None = system.access_files.get(fd)
+    if staccess is not None:
+        staccess.file_refs += 1
     return staccess
+
+
+async def fput(staccess: SelftestAccess) -> None:
+    """``fput()``: drop a reference to the access file; the last one releases it
+    (``iommufd_test_staccess_release``), in whichever task drops it."""
+    staccess.file_refs -= 1
+    if not staccess.file_refs:
+        await iommufd_test_staccess_release(staccess)
 
 
 #: the first number the model gives an access file
@@ -234,6 +248,8 @@ async def iommufd_test_create_access(system: System, ioas_id: int) -> tuple[int,
     staccess = SelftestAccess(lock=Mutex(STACCESS_LOCK, name=f"staccess{fd}.lock"))
     access = await iommufd_access_create(system.ictx, SELFTEST_ACCESS_OPS_PIN, staccess)
     if IS_ERR(access):
+        # out_free_staccess: fput(staccess->file)
+        await fput(staccess)
         return access.rc, 0
     rc = await iommufd_access_attach(access, ioas_id)
     if not rc:
@@ -241,6 +257,8 @@ async def iommufd_test_create_access(system: System, ioas_id: int) -> tuple[int,
     if rc:
         # out_destroy:
         await iommufd_access_destroy(access)
+        # out_free_staccess: fput(staccess->file)
+        await fput(staccess)
         return rc, 0
     staccess.access = access
     # fd_install(fdno, staccess->file)
@@ -251,9 +269,12 @@ async def iommufd_test_create_access(system: System, ioas_id: int) -> tuple[int,
 async def iommufd_test_access_replace_ioas(system: System, fd: int, ioas_id: int) -> int:
     """``iommufd_test_access_replace_ioas()``: ``iommufd_access_replace()``."""
     staccess = iommufd_access_get(system, fd)
-    if staccess is None or staccess.access is None:
-        return -errno.EBADF
-    return await iommufd_access_replace(staccess.access, ioas_id)
+    if staccess is None:
+        return -errno.EBADFD
+    assert staccess.access is not None
+    rc = await iommufd_access_replace(staccess.access, ioas_id)
+    await fput(staccess)
+    return rc
 
 
 async def iommufd_test_access_pages(
@@ -263,10 +284,13 @@ async def iommufd_test_access_pages(
     and keep it as an item. Returns (rc, out_access_pages_id); a failure after the pin
     unpins."""
     staccess = iommufd_access_get(system, fd)
-    if staccess is None or staccess.access is None:
-        return -errno.EBADF, 0
+    if staccess is None:
+        return -errno.EBADFD, 0
     access = staccess.access
+    assert access is not None
     if not await kzalloc("iommufd_test_access_pages:kvcalloc"):
+        # out_put:
+        await fput(staccess)
         return -errno.ENOMEM, 0
     await staccess.lock.lock()
     rc = await iommufd_access_pin_pages(access, iova, length)
@@ -289,6 +313,8 @@ async def iommufd_test_access_pages(
             await iommufd_access_unpin_pages(access, iova, length)
     # out_unlock:
     await staccess.lock.unlock()
+    # out_put:
+    await fput(staccess)
     return rc, item_id
 
 
@@ -297,34 +323,48 @@ async def iommufd_test_access_item_destroy(system: System, fd: int, item_id: int
     the item; -ENOENT if there is none of that id (the unmap callback may have unpinned
     it)."""
     staccess = iommufd_access_get(system, fd)
-    if staccess is None or staccess.access is None:
-        return -errno.EBADF
+    if staccess is None:
+        return -errno.EBADFD
+    assert staccess.access is not None
+    rc = -errno.ENOENT
     await staccess.lock.lock()
     for item in staccess.items:
         if item.id == item_id:
             await iommufd_access_unpin_pages(staccess.access, item.iova, item.length)
             staccess.items.remove(item)
-            await staccess.lock.unlock()
-            return 0
+            rc = 0
+            break
     await staccess.lock.unlock()
-    return -errno.ENOENT
+    await fput(staccess)
+    return rc
 
 
 async def iommufd_test_access_rw(system: System, fd: int, iova: int, length: int) -> int:
-    """``iommufd_test_access_rw()``: ``iommufd_access_rw()``."""
+    """``iommufd_test_access_rw()``: a buffer (-ENOMEM), then ``iommufd_access_rw()``."""
     staccess = iommufd_access_get(system, fd)
-    if staccess is None or staccess.access is None:
-        return -errno.EBADF
-    return await iommufd_access_rw(staccess.access, iova, length)
+    if staccess is None:
+        return -errno.EBADFD
+    assert staccess.access is not None
+    rc = -errno.ENOMEM
+    if await kzalloc("iommufd_test_access_rw:kvzalloc"):
+        rc = await iommufd_access_rw(staccess.access, iova, length)
+    await fput(staccess)
+    return rc
 
 
-async def iommufd_test_staccess_release(system: System, fd: int) -> int:
-    """Closing an access file: ``iommufd_test_staccess_release()`` unpins everything and
-    destroys the access. -EBADF for a file that is not open."""
+async def iommufd_test_access_close(system: System, fd: int) -> int:
+    """``close()`` of an access file: -EBADF if it is not open; the file is released once
+    no op holds it any more (`fput`)."""
     staccess = system.access_files.pop(fd, None)
     if staccess is None:
         return -errno.EBADF
+    await fput(staccess)
+    return 0
+
+
+async def iommufd_test_staccess_release(staccess: SelftestAccess) -> None:
+    """``iommufd_test_staccess_release()``: the last reference to the access file is gone:
+    unpin everything and destroy the access."""
     if staccess.access is not None:
         await iommufd_test_access_unmap(staccess, 0, 1 << 64)
         await iommufd_access_destroy(staccess.access)
-    return 0

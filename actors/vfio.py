@@ -9,7 +9,8 @@ and serializes every open, close, bind, attach and detach of a device with its s
 - ``vfio_df_ioctl_attach_pt()`` and ``vfio_df_ioctl_detach_pt()``
   (VFIO_DEVICE_ATTACH/DETACH_IOMMUFD_PT) take it around ``device->ops->attach_ioas`` and
   ``detach_ioas``;
-- ``vfio_device_cdev_close()`` takes it around ``vfio_df_close()``, which unbinds.
+- closing the device file (``vfio_device_fops_release()`` -> ``vfio_df_unbind_iommufd()``)
+  takes it around ``vfio_df_close()``, which unbinds.
 
 Which devices share a set is the driver's choice. ``vfio_register_group_dev()`` gives a
 device a set of its own unless the driver assigned one (``vfio_assign_device_set``).

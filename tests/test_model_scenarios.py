@@ -27,7 +27,7 @@ EXHAUSTIVE = {
     "replace-vs-alloc": 47,
     "map-vs-attach": 1321,
     "two-devices-one-dev-set": 6,
-    "access-pin-vs-unmap": 357,
+    "access-pin-vs-unmap": 2388,
     "access-replace-two-accesses": 5,
     "copy-vs-unmap": 55,
 }
