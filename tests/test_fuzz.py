@@ -23,6 +23,8 @@ from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, refault, sig
 #: The variant the campaign test fuzzes: the v6 11/19 bug (auto_get_domain unlocks
 #: ioas->mutex before finalizing its hwpt), caught as a broken end invariant.
 VARIANT = "finalize-after-unlock"
+#: a seed whose first scenarios show VARIANT's bug (see the first test that uses it)
+FINDING_SEED = 3
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -202,9 +204,11 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     that file first (and says when a saved finding no longer reproduces)."""
     expected = variants.get(VARIANT)
     out = tmp_path / "findings"
-    # a count of scenarios, not seconds, so that a loaded machine draws the same ones
+    # a count of scenarios, not seconds, so that a loaded machine draws the same ones; seed
+    # 3 draws the race in its 7th scenario (seeds 0 and 2 not in 100: about one scenario in
+    # 50 has it), so a change to what the strategy draws may need another seed here
     campaign = Campaign(
-        seed=0,
+        seed=FINDING_SEED,
         max_time=600,
         max_scenarios=100,
         variant=VARIANT,
@@ -294,7 +298,7 @@ def test_a_local_worker_tells_each_finding_as_it_finds_it(tmp_path, capfd):
     from lockstep.tools.fuzz import _share
 
     config = {
-        "seed": 0,
+        "seed": FINDING_SEED,
         "max_time": 600.0,
         "max_scenarios": 80,
         "faults": False,
