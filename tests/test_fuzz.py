@@ -24,7 +24,7 @@ from lockstep.tools.fuzz import Campaign, fuzz_parallel, read_meta, refault, sig
 #: ioas->mutex before finalizing its hwpt), caught as a broken end invariant.
 VARIANT = "finalize-after-unlock"
 #: a seed whose first scenarios show VARIANT's bug (see the first test that uses it)
-FINDING_SEED = 3
+FINDING_SEED = 1
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)
@@ -205,8 +205,8 @@ def test_fuzz_finds_a_variant_shrinks_it_and_replays_it_first(tmp_path, capsys):
     expected = variants.get(VARIANT)
     out = tmp_path / "findings"
     # a count of scenarios, not seconds, so that a loaded machine draws the same ones; seed
-    # 3 draws the race in its 7th scenario (seeds 0 and 2 not in 100: about one scenario in
-    # 50 has it), so a change to what the strategy draws may need another seed here
+    # 1 draws the race in its 39th scenario (seeds 0, 2, 3 and 4 not in 100), so a change to
+    # what the strategy draws may need another seed here
     campaign = Campaign(
         seed=FINDING_SEED,
         max_time=600,
