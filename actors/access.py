@@ -43,7 +43,7 @@ from lockstep.actors.ctx import (
 )
 from lockstep.actors.io_pagetable import IoPagetable, iopt_for_each_contig_area
 from lockstep.actors.ioas import IommufdIoas, iommufd_get_ioas
-from lockstep.actors.kernel import IS_ERR, WARN_ON, ErrPtr
+from lockstep.actors.kernel import IS_ERR, WARN_ON, ErrPtr, xa_find_after
 from lockstep.scheduler import LockClass, Mutex, lockdep_assert_held
 from lockstep.scheduler.access import shared
 
@@ -199,10 +199,9 @@ async def iommufd_access_notify_unmap(iopt: IoPagetable, iova: int, length: int)
     holding each through ``iommufd_lock_obj`` (an access being destroyed is skipped) with
     the list's xa_lock dropped; the walk goes on from the next index."""
     xa_lock = iopt.access_list_xa_lock
-    assert xa_lock is not None
     await xa_lock.lock()
     index = -1
-    while (found := _xa_find_after(iopt.access_list, index)) is not None:
+    while (found := xa_find_after(iopt.access_list, index)) is not None:
         index, access = found
         if not await iommufd_lock_obj(access.obj):
             continue
@@ -213,11 +212,6 @@ async def iommufd_access_notify_unmap(iopt: IoPagetable, iova: int, length: int)
         await iommufd_put_object(access.obj)
         await xa_lock.lock()
     await xa_lock.unlock()
-
-
-def _xa_find_after(entries: dict[int, Any], index: int) -> tuple[int, Any] | None:
-    later = [i for i in entries if i > index]
-    return (min(later), entries[min(later)]) if later else None
 
 
 async def iommufd_access_unpin_pages(access: IommufdAccess, iova: int, length: int) -> None:

@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from lockstep.actors.kernel import ERR_PTR, IS_ERR, WARN_ON, ErrPtr, copy_to_user, kzalloc
+from lockstep.actors.kernel import (
+    ERR_PTR,
+    IS_ERR,
+    WARN_ON,
+    ErrPtr,
+    copy_to_user,
+    kzalloc,
+    xa_find_after,
+)
 from lockstep.actors.variant import MERGED, Variant
 from lockstep.scheduler import (
     InvariantViolation,
@@ -407,8 +415,9 @@ async def iommufd_fops_release(ictx: IommufdCtx) -> None:
     while ictx.objects:
         destroyed = 0
         index = 0
-        while (found := _xa_find_after(ictx, index)) is not None:
+        while (found := xa_find_after(ictx.objects, index, XA_ZERO_ENTRY)) is not None:
             index, obj = found
+            assert isinstance(obj, IommufdObject)
             # refcount_dec_if_one(&obj->users)
             await point()
             if obj.users != 1:
@@ -430,18 +439,6 @@ async def iommufd_fops_release(ictx: IommufdCtx) -> None:
         bool(ictx.groups),
         lambda: f"iommufd_fops_release: ictx->groups not empty: {sorted(ictx.groups)}",
     )
-
-
-def _xa_find_after(ictx: IommufdCtx, index: int) -> tuple[int, IommufdObject] | None:
-    """The next entry ``xa_for_each`` visits after ``index``: the lowest present index above
-    it, zero entries skipped (the xarray may have changed since the last visit)."""
-    later = [i for i, entry in ictx.objects.items() if i > index and entry != XA_ZERO_ENTRY]
-    if not later:
-        return None
-    found = min(later)
-    obj = ictx.objects[found]
-    assert isinstance(obj, IommufdObject)
-    return found, obj
 
 
 def _left(ictx: IommufdCtx) -> list[str]:

@@ -92,7 +92,7 @@ class IoPagetable:
     disable_large_pages: bool = False
     #: ``iopt->access_list``: id -> the access objects attached to this IOAS
     access_list: dict[int, Any] = attrs.field(factory=dict)
-    access_list_xa_lock: SpinLock | None = None
+    access_list_xa_lock: SpinLock = attrs.field(kw_only=True)
 
 
 def iopt_init_table(name: str) -> IoPagetable:
@@ -501,7 +501,6 @@ async def iopt_add_access(iopt: IoPagetable, access: Any) -> int:
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
     xa_lock = iopt.access_list_xa_lock
-    assert xa_lock is not None
     async with xa_lock:
         new_id = 0
         while new_id in iopt.access_list:
@@ -530,7 +529,6 @@ async def iopt_remove_access(iopt: IoPagetable, access: Any, iopt_access_list_id
     rwsems (write); erasing another entry than ``access`` is a WARN."""
     await iopt.domains_rwsem.down_write()
     await iopt.iova_rwsem.down_write()
-    assert iopt.access_list_xa_lock is not None
     async with iopt.access_list_xa_lock:
         old = iopt.access_list.pop(iopt_access_list_id, None)
     WARN_ON(old is not access, lambda: f"iopt_remove_access({iopt.name}): erased {old!r}")

@@ -21,8 +21,8 @@ kernel call, with the errno the kernel returns there; GFP_KERNEL allocations als
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -30,6 +30,8 @@ from lockstep.scheduler import InvariantViolation, fault_point, might_sleep
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -99,3 +101,16 @@ async def may_fail(site: str, err: int) -> int:
     if await fault_point(site, err):
         return -err
     return 0
+
+
+def xa_find_after(
+    entries: Mapping[int, T], index: int, skip: object = None
+) -> tuple[int, T] | None:
+    """``xa_find_after()``: the lowest index above ``index`` and its entry, ``skip``
+    entries left out (``xa_for_each`` passes over zero entries); the xarray may have
+    changed since the last visit, so each step looks again."""
+    later = [i for i, entry in entries.items() if i > index and (skip is None or entry != skip)]
+    if not later:
+        return None
+    found = min(later)
+    return found, entries[found]

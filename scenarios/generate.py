@@ -2,10 +2,11 @@
 
 A generated scenario has the shape of a Lincheck scenario: objects (IOASes, iommu groups of
 1 to 3 devices, half of them reporting reserved regions or coherency, pages mapped), a
-sequential setup that binds and attaches some devices (now and then opens one through its
-VFIO group's file) and may allocate a hwpt, then 2 to 3 actors of 1 to 4 operations each,
-drawn from the model's own vocabulary (`scenarios.spec.OPERATIONS`), and now and then a post
-part that tears down what the race left. The end check (`actors.invariants`) runs after
+sequential setup that binds and attaches some devices (now and then a group is driven
+through its VFIO group's file instead) and may allocate a hwpt or an access object, then 2
+to 3 actors of 1 to 4 operations each, drawn from the model's own vocabulary
+(`scenarios.spec.OPERATIONS`), and now and then a post part that tears down what the race
+left. The end check (`actors.invariants`) runs after
 every execution, and every scenario ends by closing its files.
 
 Parameters are typed resources, as syzkaller types its ioctls: a device parameter names a

@@ -79,6 +79,13 @@ class ScenarioError(Exception):
 
 _TOP = {"name", "description", "objects", "setup", "actors", "post", "close"}
 _OBJECTS = {"ioas", "maps", "groups", "dev_sets", "devices"}
+#: parameters that are plain numbers: the least each may be, and what to call it
+_COUNTS = {
+    "pages": (1, "a positive integer"),
+    "length": (0, "a number of pages"),
+    "flags": (0, "a non-negative integer"),
+    "set": (0, "a non-negative integer"),
+}
 _NAME_PARAMS = {
     "ioas",
     "pt",
@@ -155,22 +162,15 @@ def _op(c: _Checker, raw: object, key: str) -> Op:
         if param not in required | optional:
             allowed = ", ".join(sorted(required | optional)) or "none"
             raise c.fail(f"{key}.{param}", f"not a parameter of {name} (parameters: {allowed})")
-        if param == "pages":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise c.fail(f"{key}.pages", f"must be a positive integer, not {value!r}")
-            params[param] = value
-        elif param in ("flags", "set"):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise c.fail(f"{key}.{param}", f"must be a non-negative integer, not {value!r}")
+        if param in _COUNTS:
+            least, what = _COUNTS[param]
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise c.fail(f"{key}.{param}", f"must be {what}, not {value!r}")
             params[param] = value
         elif param == "option":
             if value not in OPTIONS:
                 known = ", ".join(sorted(OPTIONS))
                 raise c.fail(f"{key}.option", f"{value!r} is not an option ({known})")
-            params[param] = value
-        elif param == "length":
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise c.fail(f"{key}.length", f"must be a number of pages, not {value!r}")
             params[param] = value
         elif isinstance(value, int) and not isinstance(value, bool) and param in _NAME_PARAMS:
             params[param] = value
