@@ -384,6 +384,7 @@ def build_program(
             post=post if post_ops else None,
             copy_setup=True,
             share=(on_result,) if on_result is not None else (),
+            post_reads_state=True,
         )
 
     program.__qualname__ = spec.name

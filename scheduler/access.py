@@ -39,6 +39,9 @@ from lockstep.scheduler.events import READ, WRITE, Key
 
 #: The footprint of the step being run, or None when nothing is recorded.
 _sink: dict[Key, int] | None = None
+#: What the actors' phase changed, by key: the tracked object, container or lock whose state
+#: at the phase's end `scheduler.memo` fingerprints; None when no memo wants it.
+_written: dict[Key, object] | None = None
 #: Makes an object id: set by the runtime for the execution that is running.
 _oid_source: Callable[[], int] | None = None
 _global_oids = 0
@@ -62,6 +65,20 @@ def record(key: Key, mode: int) -> None:
     sink = _sink
     if sink is not None:
         sink[key] = sink.get(key, 0) | mode
+
+
+def changed(key: Key, state: object) -> None:
+    """``state`` (a lock, say) changed in the actors' phase: the end-state memo looks at it."""
+    written = _written
+    if written is not None:
+        written[key] = state
+
+
+def changed_untracked() -> None:
+    """The actors' phase declared a write of state nobody tracks (``point(name, write=True)``):
+    its end state has no fingerprint."""
+    global _written
+    _written = None
 
 
 class _Field:
@@ -92,6 +109,9 @@ class _Field:
         if sink is not None:
             key = d["_oid"] + self.number
             sink[key] = sink.get(key, 0) | WRITE
+            written = _written
+            if written is not None:
+                written[key] = obj
         d[self.name] = _wrap(value)
 
 
@@ -144,13 +164,24 @@ def _recording(base: type, name: str, mode: int) -> Callable[..., Any]:
     """``base.name``, recording an access of ``mode`` to the container first."""
     inner = getattr(base, name)
 
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def reader(self: Any, *args: Any, **kwargs: Any) -> Any:
         sink = _sink
         if sink is not None:
             key = self._key
             sink[key] = sink.get(key, 0) | mode
         return inner(self, *args, **kwargs)
 
+    def writer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sink = _sink
+        if sink is not None:
+            key = self._key
+            sink[key] = sink.get(key, 0) | mode
+            written = _written
+            if written is not None:
+                written[key] = self
+        return inner(self, *args, **kwargs)
+
+    method = writer if mode == WRITE else reader
     method.__name__ = name
     return method
 
@@ -169,6 +200,7 @@ class SharedList(list):  # type: ignore[type-arg]
     def __init__(self, items: Iterable[Any] = ()) -> None:
         super().__init__(items)
         self._key = new_oid() * FIELDS_PER_OBJECT
+        changed(self._key, self)
 
     def __iter__(self) -> Iterator[Any]:
         record(self._key, READ)
@@ -216,6 +248,7 @@ class SharedDict(dict):  # type: ignore[type-arg]
     def __init__(self, items: Any = ()) -> None:
         super().__init__(items)
         self._key = new_oid() * FIELDS_PER_OBJECT
+        changed(self._key, self)
 
     def __iter__(self) -> Iterator[Any]:
         record(self._key, READ)
@@ -252,6 +285,7 @@ class SharedSet(set):  # type: ignore[type-arg]
     def __init__(self, items: Iterable[Any] = ()) -> None:
         super().__init__(items)
         self._key = new_oid() * FIELDS_PER_OBJECT
+        changed(self._key, self)
 
     def __iter__(self) -> Iterator[Any]:
         record(self._key, READ)

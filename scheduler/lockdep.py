@@ -72,6 +72,10 @@ class Edge:
     types: int = EN
 
 
+#: lock-graph pairs with how often each was taken
+Pairs = tuple[tuple[tuple[str, str], int], ...]
+
+
 class Lockdep:
     """The dependency graph of one exploration, and the checks run on each acquisition."""
 
@@ -90,6 +94,22 @@ class Lockdep:
         self.execution = index
         self.taken = set()
         self.added = False
+
+    def pairs_since(self, before: dict[tuple[str, str], int]) -> Pairs:
+        """The pairs taken since the counts were ``before``, and how often each: what a part
+        of an execution took, for a copy of it to take again (`take_again`)."""
+        return tuple(
+            (pair, n - before.get(pair, 0))
+            for pair, n in self.counts.items()
+            if n != before.get(pair, 0)
+        )
+
+    def take_again(self, pairs: Pairs) -> None:
+        """Count ``pairs`` as taken by the current execution: a part of it that was not run
+        again (a setup restored from its snapshot, a post part from the memo) took them."""
+        for pair, n in pairs:
+            self.taken.add(pair)
+            self.counts[pair] = self.counts.get(pair, 0) + n
 
     def edges(self) -> list[Edge]:
         return [edge for nexts in self.graph.values() for edge in nexts.values()]

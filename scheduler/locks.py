@@ -98,6 +98,10 @@ class _Lock:
     def _holders(self) -> list[tuple[Actor, bool]]:
         raise NotImplementedError
 
+    def _state(self) -> tuple[object, ...]:
+        """What the end-state memo compares of a lock the actors used (`scheduler.memo`)."""
+        return (self.freed, tuple((a.index, w) for a, w in self._holders()), len(self.waiters))
+
     def init(self) -> None:
         """Initialize it again (``spin_lock_init``, ``mutex_init``, ``init_rwsem``,
         ``rwlock_init``): they all start with ``debug_check_no_locks_freed`` on the lock's

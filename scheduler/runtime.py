@@ -65,6 +65,7 @@ from lockstep.scheduler.events import (
     Event,
     Fault,
     Footprint,
+    Key,
     Signature,
     Site,
     signature,
@@ -73,6 +74,7 @@ from lockstep.scheduler.events import (
 if TYPE_CHECKING:
     from lockstep.scheduler.lockdep import Lockdep
     from lockstep.scheduler.locks import _Lock
+    from lockstep.scheduler.memo import PostMemo
     from lockstep.scheduler.snapshot import SetupSnapshot
 
 ActorFn = Callable[[], Awaitable[None]]
@@ -144,6 +146,10 @@ class Program:
     copy_setup: bool = False
     #: objects made outside the program that its state reaches: a copy shares them
     share: tuple[object, ...] = ()
+    #: ``post`` and ``check`` read only tracked state (`scheduler.access`): an exploration
+    #: that copies the setup may run them once per end state the actors leave
+    #: (`scheduler.memo`)
+    post_reads_state: bool = False
 
 
 @define(eq=False)
@@ -304,6 +310,10 @@ class Execution:
         self.last_footprint = _NO_ACCESS
         #: the actors' phase records accesses (`scheduler.access`)
         self._recording = False
+        #: the exploration's end-state memo, if this execution may use it
+        self._memo: PostMemo | None = None
+        #: what the actors' phase changed (`access._written`), for the memo; None: unknown
+        self.written: dict[Key, object] | None = None
         #: when the execution ended early: each actor then waiting for a lock, with the
         #: lock's key and whether it wanted it exclusively
         self.blocked_at_end: list[tuple[int, int, bool]] = []
@@ -342,6 +352,7 @@ class Execution:
             _current = None
             access._oid_source = None
             access._sink = None
+            access._written = None
 
     async def _hosted(self) -> None:
         """Run this execution inside the trio run of `run_all`."""
@@ -350,6 +361,14 @@ class Execution:
             if self.lockdep is not None:
                 self.lockdep.begin_execution(self.index)
             restored = self.snapshot.restore(self) if self.snapshot is not None else None
+            if (
+                restored is not None
+                and self.snapshot is not None
+                and self.trace is None
+                and restored.post_reads_state
+                and not restored.share
+            ):
+                self._memo = self.snapshot.post
             await self._main(restored or self._build(), setup_done=restored is not None)
 
     def _build(self) -> Program:
@@ -365,11 +384,19 @@ class Execution:
         return program
 
     async def _main(self, program: Program, setup_done: bool) -> None:
+        memo, key, steps, counts = self._memo, None, 0, {}
         with trio.move_on_after(_STALL_SECONDS) as watchdog:
             if program.setup is not None and not setup_done:
                 await self._setup(program, program.setup)
             if not self.aborted:
                 await self._phase(program.actors, main=True)
+            if memo is not None and not self.aborted:
+                key = memo.key(self)
+                if key is not None:
+                    if memo.replay(self, key):
+                        return
+                    steps = self.steps
+                    counts = dict(self.lockdep.counts) if self.lockdep is not None else {}
             if not self.aborted and program.post is not None:
                 await self._alone_phase("post", program.post, _POST_CREATOR)
         if watchdog.cancelled_caught:
@@ -386,6 +413,8 @@ class Execution:
                     f"invariant: {exc}",
                     _invariant_text("the end check", exc),
                 )
+        if memo is not None and key is not None:
+            memo.keep(self, key, steps, counts)
 
     async def _setup(self, program: Program, setup: ActorFn) -> None:
         """Run the setup alone; the exploration's snapshot may keep what it built."""
@@ -407,6 +436,8 @@ class Execution:
         self.actors = [Actor(i, name, fn) for i, (name, fn) in enumerate(actors.items())]
         self._step = getattr(self.chooser, "step", None) if main else None
         self._recording = main
+        if main:
+            access._written = {} if self._memo is not None else None
         self.actor_names += actors
         self._parked = 0
         async with trio.open_nursery() as nursery:
@@ -464,6 +495,7 @@ class Execution:
         """The actors' phase is over: hand the last footprint to the chooser's ``end``."""
         self._take_footprint()
         access._sink = None
+        self.written, access._written = access._written, None
         self._recording = False
         end = getattr(self.chooser, "end", None)
         if end is not None:
@@ -742,6 +774,7 @@ class Execution:
                 self._check_not_freed(lock, "used")
         access.record(lock.key, ACQUIRE if write else READ_ACQUIRE)
         lock._take(actor, write)
+        access.changed(lock.key, lock)
         actor.held.append(HeldLock(lock, key, not write, trylock, site))
         if not lock.sleeping:
             actor.atomic += 1
@@ -785,6 +818,7 @@ class Execution:
             return
         del actor.held[i]
         lock._drop(actor, write)
+        access.changed(lock.key, lock)
         if not lock.sleeping:
             actor.atomic -= 1
         if self.trace is not None:
@@ -797,6 +831,8 @@ class Execution:
         await self.switch(actor, obj or "point")
         if obj:
             access.record(obj, WRITE if write else READ)
+            if write:
+                access.changed_untracked()
         self.event(actor, "point", obj or "", "write" if write else "read")
 
     async def fault_point(self, name: str, errno: int) -> bool:
@@ -1129,3 +1165,4 @@ def debug_check_no_locks_freed(*locks: _Lock) -> None:
         if holders:
             ex.add(freed_report(ex, actor, lock, holders, where))
         lock.freed = True
+        access.changed(lock.key, lock)

@@ -38,9 +38,10 @@ from attrs import frozen
 
 from lockstep.scheduler.access import SharedDict, SharedList, SharedSet
 from lockstep.scheduler.events import Event
+from lockstep.scheduler.memo import PostMemo
 
 if TYPE_CHECKING:
-    from lockstep.scheduler.lockdep import Lockdep
+    from lockstep.scheduler.lockdep import Lockdep, Pairs
     from lockstep.scheduler.runtime import Execution, Program
 
 
@@ -55,7 +56,7 @@ class _Taken:
     made: tuple[tuple[int, int], ...]
     trace: tuple[Event, ...] | None
     #: the lock-graph pairs the setup took, and how often each
-    taken: tuple[tuple[tuple[str, str], int], ...]
+    taken: Pairs
 
 
 class SetupSnapshot:
@@ -71,6 +72,8 @@ class SetupSnapshot:
         self._failed = False
         #: restores so far (for the benchmark and the tests)
         self.restored = 0
+        #: the post parts of the executions restored from it (`scheduler.memo`)
+        self.post = PostMemo()
 
     def wants(self, program: Program) -> bool:
         """Whether the setup of ``program`` should be taken once it has run."""
@@ -95,7 +98,6 @@ class SetupSnapshot:
             self._failed = True
             return
         graph = ex.lockdep
-        counts = graph.counts if graph is not None else {}
         self._graph = graph
         self._taken = _Taken(
             buffer.getvalue(),
@@ -104,11 +106,7 @@ class SetupSnapshot:
             tuple(ex.instances.items()),
             tuple(ex._made.items()),
             tuple(ex.trace) if ex.trace is not None else None,
-            tuple(
-                (pair, n - counts_before.get(pair, 0))
-                for pair, n in counts.items()
-                if n != counts_before.get(pair, 0)
-            ),
+            graph.pairs_since(counts_before) if graph is not None else (),
         )
 
     def restore(self, ex: Execution) -> Program | None:
@@ -129,11 +127,8 @@ class SetupSnapshot:
         ex.actor_names = ["setup"]
         if taken.trace is not None:
             ex.trace = list(taken.trace)
-        graph = ex.lockdep
-        if graph is not None:
-            for pair, n in taken.taken:
-                graph.taken.add(pair)
-                graph.counts[pair] = graph.counts.get(pair, 0) + n
+        if ex.lockdep is not None:
+            ex.lockdep.take_again(taken.taken)
         self.restored += 1
         return program  # type: ignore[no-any-return]
 
