@@ -134,21 +134,53 @@ def _state(thing: object, key: int) -> Hashable:
     """The state of a changed ``thing`` (the one with ``key``): a tracked field's value, a
     container's contents, a lock's holders."""
     kind = type(thing)
+    state = _STATE.get(kind)
+    if state is None:
+        state = _STATE[kind] = _state_of(kind)
+    return state(thing, key)
+
+
+def _list_state(thing: Any, key: int) -> Hashable:
+    return tuple(map(_value, list.__iter__(thing)))
+
+
+def _set_state(thing: Any, key: int) -> Hashable:
+    return tuple(map(_value, set.__iter__(thing)))
+
+
+def _dict_state(thing: Any, key: int) -> Hashable:
+    return tuple((_value(k), _value(v)) for k, v in dict.items(thing))
+
+
+def _own_state(thing: Any, key: int) -> Hashable:
+    return thing._state()  # type: ignore[no-any-return]
+
+
+def _state_of(kind: type) -> Callable[[Any, int], Hashable]:
+    """How to read the state of a changed thing of class ``kind``."""
     if kind is SharedList:
-        return tuple(map(_value, list.__iter__(thing)))  # type: ignore[arg-type]
+        return _list_state
     if kind is SharedSet:
-        return tuple(map(_value, set.__iter__(thing)))  # type: ignore[arg-type]
+        return _set_state
     if kind is SharedDict:
-        return tuple((_value(k), _value(v)) for k, v in dict.items(thing))  # type: ignore[arg-type]
-    state = getattr(thing, "_state", None)
-    if state is not None:
-        return state()  # type: ignore[no-any-return]
-    name = _field_names(kind).get(key % access.FIELDS_PER_OBJECT)
-    if name is None:
-        raise _Opaque(kind.__name__)
-    return _value(thing.__dict__.get(name, _MISSING))
+        return _dict_state
+    if hasattr(kind, "_state"):
+        return _own_state
+    names = _field_names(kind)
+    if not names:
+        return _opaque_state
+
+    def field_state(thing: Any, key: int) -> Hashable:
+        return _value(thing.__dict__.get(names[key % access.FIELDS_PER_OBJECT], _MISSING))
+
+    return field_state
 
 
+def _opaque_state(thing: Any, key: int) -> Hashable:
+    raise _Opaque(type(thing).__name__)
+
+
+_STATE: dict[type, Callable[[Any, int], Hashable]] = {}
 _FIELDS: dict[type, dict[int, str]] = {}
 
 

@@ -619,7 +619,12 @@ class Execution:
             )
             self._abort(actor)
             raise ExecutionAborted
-        runnable = [a for a in self.actors if a.runnable()]
+        # `Actor.runnable`, inline: this is the hottest line of an execution
+        runnable = [
+            a
+            for a in self.actors
+            if not a.done and (a.blocked_on is None or a.blocked_on._grantable(a, a.blocked_write))
+        ]
         if not runnable:
             self._deadlock(actor)
             self._abort(actor)
@@ -739,7 +744,7 @@ class Execution:
             raise ExecutionAborted
         actor = self.running
         assert actor is not None
-        key = lock.cls.key(subclass)
+        key = lock.cls.key(subclass) if subclass else lock.cls.name
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
