@@ -9,7 +9,8 @@ normalised by each process's bare trio points/s. Alternating the two trees withi
 round keeps the noise of a shared machine out of the ratio as far as it can be.
 
 The default revision is the one issue 10 ("Exhaustive means exhaustive") was measured on.
-Also printed: this tree with and without the setup snapshot, in one process.
+Also printed: this tree with and without the setup snapshot, and with and without the
+end-state memo (`scheduler.memo`), each pair in turn in one process, once per round.
 
 With ``--instructions N``, each tree instead runs N executions of dfs explorations of
 each scenario (each exploration from its start) under valgrind's cachegrind, and the table
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 #: the revision issue 10's figures (516 executions/s on replace-vs-alloc) were taken on
 ISSUE_10 = "2d34352"
@@ -131,22 +134,34 @@ def instructions(tree: str, name: str, executions: int, still_open: bool = False
     return (counts[1] - counts[0]) / ran
 
 
-def snapshot_ratio(seconds: float) -> dict[str, float]:
-    """This tree, in this process: executions/s with the setup snapshot over without."""
+def in_process_ratios(seconds: float, rounds: int) -> None:
+    """This tree, in this process, each switch on against off in turn, ``rounds`` times:
+    the setup snapshot (``copy_setup``) and the end-state memo (``post_reads_state``)."""
+    import attrs
+
     from lockstep import scenarios
     from lockstep.scheduler import explore
 
-    ratios = {}
+    def without_memo(program: Callable[[], Any]) -> Callable[[], Any]:
+        return lambda: attrs.evolve(program(), post_reads_state=False)
+
+    def rate(program: Callable[[], Any], **options: bool) -> float:
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            count += explore(program, scenario=name, **options).executions
+        return count / (time.perf_counter() - start)
+
     for name in SCENARIOS:
         program = scenarios.get(name).program
-        rates = []
-        for copy_setup in (True, False):
-            count, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                count += explore(program, scenario=name, copy_setup=copy_setup).executions
-            rates.append(count / (time.perf_counter() - start))
-        ratios[name] = rates[0] / rates[1]
-    return ratios
+        snapshot, memo = [], []
+        for _ in range(rounds):
+            snapshot.append(rate(program) / rate(program, copy_setup=False))
+            memo.append(rate(program) / rate(without_memo(program)))
+        for label, ratios in (("the setup snapshot", snapshot), ("the end-state memo", memo)):
+            print(
+                f"{name}: with {label} / without, one process: "
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
+            )
 
 
 def count_instructions(other: str, against: str, executions: int) -> None:
@@ -210,8 +225,7 @@ def main() -> None:
             f"{min(ratios):5.2f}-{max(ratios):.2f}x {statistics.median(bare):8.2f}x"
         )
     print()
-    for name, ratio in snapshot_ratio(args.seconds).items():
-        print(f"{name}: with the setup snapshot / without, one process: {ratio:.2f}x")
+    in_process_ratios(args.seconds, args.rounds)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,14 @@ def _set(v: Any) -> Hashable:
     return (type(v), frozenset(map(_value, v)))
 
 
+def _function(v: Any) -> Hashable:
+    """A module-level function is shared by every copy; a closure is copied with its cells,
+    a new object in each execution, which the memo must not keep alive."""
+    if v.__closure__ is not None or "<locals>" in v.__qualname__:
+        raise _Opaque(v.__qualname__)
+    return v  # type: ignore[no-any-return]
+
+
 def _method(v: Any) -> Hashable:
     return (types.MethodType, _value(v.__self__), v.__func__)
 
@@ -241,9 +249,11 @@ def _kind_of(kind: type) -> Callable[[Any], Hashable]:
         return _sequence
     if kind is frozenset:
         return _set
-    if kind in (types.FunctionType, types.BuiltinFunctionType, type):
-        # code and classes the snapshot shares with every copy: the same object each time
+    if kind in (types.BuiltinFunctionType, type) or issubclass(kind, enum.EnumType):
+        # classes and built-ins the snapshot shares with every copy: the same object each time
         return _same
+    if kind is types.FunctionType:
+        return _function
     if kind is types.MethodType:
         return _method
     if kind in (SharedList, SharedDict, SharedSet) or hasattr(kind, "_state"):
