@@ -371,14 +371,24 @@ class _RaceCache:
         keep = min(resume_at, len(steps), len(stack))
         for j in range(keep):
             node, actor, fp = steps[j]
-            if node is not stack[j] or actor != node.actor or fp != node.fp:
+            now = node.fp
+            if (
+                node is not stack[j]
+                or actor != node.actor
+                or (fp is not now and (fp is None or now is None or fp.modes != now.modes))
+            ):
                 keep = j
                 break
         if keep < len(steps):
+            # only the keys the dropped steps touched have entries to drop
+            history = self.history
+            for _, _, fp in steps[keep:]:
+                if fp is not None:
+                    for key in fp.modes:
+                        earlier = history[key]
+                        while earlier and earlier[-1][0] >= keep:
+                            earlier.pop()
             del steps[keep:], self.clocks[keep:], self.lidx[keep:]
-            for earlier in self.history.values():
-                while earlier and earlier[-1][0] >= keep:
-                    earlier.pop()
             races = self.races
             while races and races[-1][1] >= keep:
                 races.pop()

@@ -90,14 +90,19 @@ class PostMemo:
         written = ex.written
         if written is None:
             return None
+        readers = _STATE
+        state = []
         try:
-            state = tuple(
-                (key, _state(written[key], key))
-                for key in sorted(written)  # type: ignore[type-var]
-            )
+            for key in sorted(written):  # type: ignore[type-var]
+                thing = written[key]
+                kind = type(thing)
+                reader = readers.get(kind)
+                if reader is None:
+                    reader = readers[kind] = _state_of(kind)
+                state.append((key, reader(thing, key)))
         except _Opaque:
             return None
-        return state, tuple(sorted(ex.instances.items()))
+        return tuple(state), tuple(sorted(ex.instances.items()))
 
     def replay(self, ex: Execution, key: EndState) -> bool:
         """Give ``ex`` what its post part did the first time, if it ran before: True when
@@ -130,16 +135,6 @@ class PostMemo:
             self._kept[key] = kept
 
 
-def _state(thing: object, key: int) -> Hashable:
-    """The state of a changed ``thing`` (the one with ``key``): a tracked field's value, a
-    container's contents, a lock's holders."""
-    kind = type(thing)
-    state = _STATE.get(kind)
-    if state is None:
-        state = _STATE[kind] = _state_of(kind)
-    return state(thing, key)
-
-
 def _list_state(thing: Any, key: int) -> Hashable:
     return tuple(map(_value, list.__iter__(thing)))
 
@@ -157,7 +152,8 @@ def _own_state(thing: Any, key: int) -> Hashable:
 
 
 def _state_of(kind: type) -> Callable[[Any, int], Hashable]:
-    """How to read the state of a changed thing of class ``kind``."""
+    """How to read the state of a changed thing of class ``kind`` (the one with ``key``):
+    a tracked field's value, a container's contents, a lock's holders."""
     if kind is SharedList:
         return _list_state
     if kind is SharedSet:
@@ -171,7 +167,11 @@ def _state_of(kind: type) -> Callable[[Any, int], Hashable]:
         return _opaque_state
 
     def field_state(thing: Any, key: int) -> Hashable:
-        return _value(thing.__dict__.get(names[key % access.FIELDS_PER_OBJECT], _MISSING))
+        value = thing.__dict__.get(names[key % access.FIELDS_PER_OBJECT], _MISSING)
+        kind = type(value)
+        if kind is int or kind is str or value is None:
+            return value  # type: ignore[no-any-return]
+        return _value(value)
 
     return field_state
 
