@@ -19,7 +19,11 @@ time, but a count the other work on a shared machine cannot move, so that a chan
 few per cent shows. It also counts this tree's scenarios with ``close = false``: the work
 of a revision from before every scenario ended by closing its files.
 
+With ``--exhaust``, it times instead each scenario's whole ``--faults`` dfs exploration,
+with the end-state memo and without, in turn in this process, ``--rounds`` times.
+
     python bench/speed.py [--against REV] [--rounds N] [--seconds S] [--instructions N]
+    python bench/speed.py --exhaust [--rounds N]
 """
 
 from __future__ import annotations
@@ -134,16 +138,19 @@ def instructions(tree: str, name: str, executions: int, still_open: bool = False
     return (counts[1] - counts[0]) / ran
 
 
+def without_memo(program: Callable[[], Any]) -> Callable[[], Any]:
+    """``program`` with its end-state memo off: each post part runs."""
+    import attrs
+
+    return lambda: attrs.evolve(program(), post_reads_state=False)
+
+
 def in_process_ratios(seconds: float, rounds: int) -> None:
     """This tree, in this process, each switch on against off in turn, ``rounds`` times:
     the setup snapshot (``copy_setup``) and the end-state memo (``post_reads_state``)."""
-    import attrs
 
     from lockstep import scenarios
     from lockstep.scheduler import explore
-
-    def without_memo(program: Callable[[], Any]) -> Callable[[], Any]:
-        return lambda: attrs.evolve(program(), post_reads_state=False)
 
     def rate(program: Callable[[], Any], **options: bool) -> float:
         count, start = 0, time.perf_counter()
@@ -162,6 +169,34 @@ def in_process_ratios(seconds: float, rounds: int) -> None:
                 f"{name}: with {label} / without, one process: "
                 f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)"
             )
+
+
+def time_to_exhaust(rounds: int) -> None:
+    """This tree, in this process: the wall time of each scenario's whole ``--faults`` dfs
+    exploration with the end-state memo and without, in turn, ``rounds`` times."""
+
+    from lockstep import scenarios
+    from lockstep.scheduler import explore
+
+    print("whole --faults dfs explorations, with the end-state memo and without, in turn")
+    header = f"{'executions':>10} {'memo s':>7} {'off s':>7} {'ratio':>6} {'spread':>12}"
+    print(f"{'scenario':<20} {header}")
+    for name in SCENARIOS:
+        program = scenarios.get(name).program
+        variants = {"memo": program, "off": without_memo(program)}
+        times: dict[str, list[float]] = {"memo": [], "off": []}
+        for _ in range(rounds):
+            for label, built in variants.items():
+                start = time.perf_counter()
+                done = explore(built, scenario=name, faults=True)
+                times[label].append(time.perf_counter() - start)
+        ratios = [off / memo for memo, off in zip(times["memo"], times["off"], strict=True)]
+        print(
+            f"{name:<20} {done.executions:>10,} {statistics.median(times['memo']):7.1f} "
+            f"{statistics.median(times['off']):7.1f} {statistics.median(ratios):5.2f}x "
+            f"{min(ratios):5.2f}-{max(ratios):.2f}x",
+            flush=True,
+        )
 
 
 def count_instructions(other: str, against: str, executions: int) -> None:
@@ -192,7 +227,15 @@ def main() -> None:
         help="instead, count instructions per execution over the first N executions "
         "(valgrind's cachegrind): a figure the machine's noise cannot move",
     )
+    parser.add_argument(
+        "--exhaust",
+        action="store_true",
+        help="instead, time whole --faults explorations with the end-state memo and without",
+    )
     args = parser.parse_args()
+    if args.exhaust:
+        time_to_exhaust(args.rounds)
+        return
     if args.instructions and not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")
     with tempfile.TemporaryDirectory() as scratch:
