@@ -112,7 +112,6 @@ class PostMemo:
             return False
         self.hits += 1
         ex.steps += kept.steps
-        ex.actor_names.append("post")
         if ex.lockdep is not None:
             ex.lockdep.take_again(kept.taken)
         return True

@@ -390,10 +390,12 @@ class Execution:
                 await self._setup(program, program.setup)
             if not self.aborted:
                 await self._phase(program.actors, main=True)
-            if memo is not None and not self.aborted:
+            if memo is not None and not self.aborted and (program.post or program.check):
                 key = memo.key(self)
                 if key is not None:
                     if memo.replay(self, key):
+                        if program.post is not None:
+                            self.actor_names.append("post")
                         return
                     steps = self.steps
                     counts = dict(self.lockdep.counts) if self.lockdep is not None else {}
