@@ -11,23 +11,26 @@ run did to it: the steps it counted and the lock-graph pairs it took.
 
 The fingerprint. Every execution of an exploration starts from the same state, a copy of the
 setup's snapshot (`scheduler.snapshot`). So the end state is that state changed by the
-actors' phase, and `scheduler.access` already sees every change of tracked state: each
-write of a tracked field or container, each lock taken, released or freed is also noted in
+actors' phase, and `scheduler.access` already sees every change of tracked state: each write
+of a tracked field or container, each lock taken, released or freed is also noted in
 ``access._written``. The fingerprint is the value of each changed thing at the phase's end,
 in key order, where a tracked object, a container or a lock *as a value* is its stable key
-and its class (never its Python ``id``), so that it compares across executions. A value the
-fingerprint cannot name stably (an object of a class it does not know), or a write the
-program declared by hand with ``point(name, write=True)``, leaves the execution without one:
-it runs its post part.
+and its class (never its Python ``id``), so that it compares across executions. Two things
+the post part reads besides the state go with it: the lock-instance counters (the names of
+locks it makes) and whether an injected fault fired (the scenarios' post part then tolerates
+a failed operation). And a hit that would take the execution past its step bound is no hit:
+the post part runs, and runs into the bound. A value the fingerprint cannot name stably (an
+object of a class it does not know), or a write the program declared by hand with
+``point(name, write=True)``, leaves the execution without one: it runs its post part.
 
 When. Only for a program that says its post part and end check read tracked state and
 nothing else (``Program(post_reads_state=True)``) and copies its setup; only in executions
 that started from the snapshot, record no trace, and reach the post part; and a post part is
-kept only if it ran clean: no finding, no error, not cut short. So a post part that finds a
-bug runs in every execution that reaches it, and the findings an exploration reports are the
-ones it reports without the memo. Lockdep loses nothing: a post part's first run put its
-edges in the exploration's graph, and a run again would only find them there (a lockdep
-report comes with a new edge); the pairs it took are counted again, as if it ran.
+kept only if it ran clean: no finding of its own, no error, not cut short. So a post part
+that finds a bug runs in every execution that reaches it, and the findings an exploration
+reports are the ones it reports without the memo. Lockdep loses nothing: a post part's first
+run put its edges in the exploration's graph, and a run again would only find them there (a
+lockdep report comes with a new edge); the pairs it took are counted again, as if it ran.
 
 ``PostMemo.check_hits`` (for the tests) runs the post part on a hit as well, and fails
 loudly if it did not do exactly what the memo says.
@@ -50,8 +53,9 @@ if TYPE_CHECKING:
     from lockstep.scheduler.lockdep import Pairs
     from lockstep.scheduler.runtime import Execution
 
-#: a fingerprint: each changed key with its state, then the lock-instance counters
-EndState = tuple[tuple[tuple[int, Hashable], ...], tuple[tuple[str, int], ...]]
+#: a fingerprint: each changed key with its state, the lock-instance counters, and whether
+#: an injected fault fired (the post part tolerates a failure then: `fault_injected`)
+EndState = tuple[tuple[tuple[int, Hashable], ...], tuple[tuple[str, int], ...], bool]
 
 
 class _Opaque(Exception):
@@ -61,6 +65,16 @@ class _Opaque(Exception):
 _MISSING = object()
 #: what attrs makes a frozen class's ``__setattr__`` (as attrs itself tells one apart)
 _FROZEN_SETATTR = getattr(attr._make, "_frozen_setattrs", _MISSING)
+
+
+@attrs.frozen
+class Before:
+    """An execution as its post part found it: what the post part did is measured from it."""
+
+    steps: int
+    findings: int
+    #: the lock-graph pairs taken so far, and how often each
+    counts: dict[tuple[str, str], int]
 
 
 @attrs.frozen
@@ -102,13 +116,14 @@ class PostMemo:
                 state.append((key, reader(thing, key)))
         except _Opaque:
             return None
-        return tuple(state), tuple(sorted(ex.instances.items()))
+        return tuple(state), tuple(sorted(ex.instances.items())), ex.fault_fired
 
     def replay(self, ex: Execution, key: EndState) -> bool:
         """Give ``ex`` what its post part did the first time, if it ran before: True when
         the post part and the end check need not run."""
         kept = self._kept.get(key)
-        if kept is None or self.check_hits:
+        if kept is None or self.check_hits or ex.steps + kept.steps > ex.step_bound:
+            # past the step bound, the post part would run into it: it runs and says so
             return False
         self.hits += 1
         ex.steps += kept.steps
@@ -116,18 +131,23 @@ class PostMemo:
             ex.lockdep.take_again(kept.taken)
         return True
 
-    def keep(
-        self, ex: Execution, key: EndState, steps: int, counts: dict[tuple[str, str], int]
-    ) -> None:
-        """Keep what the post part of ``ex`` did, from ``steps`` steps and lock-graph pair
-        ``counts`` before it, if it ran clean."""
-        if ex.aborted or ex.findings or ex.error is not None:
-            if key in self._kept:
+    def before(self, ex: Execution) -> Before:
+        """``ex`` as its post part finds it."""
+        graph = ex.lockdep
+        return Before(ex.steps, len(ex.findings), dict(graph.counts) if graph is not None else {})
+
+    def keep(self, ex: Execution, key: EndState, before: Before) -> None:
+        """Keep what the post part of ``ex`` did since ``before``, if it ran clean."""
+        old = self._kept.get(key)
+        if ex.aborted or ex.error is not None or len(ex.findings) > before.findings:
+            if old is not None and before.steps + old.steps <= ex.step_bound:
                 raise AssertionError(f"a kept end state's post part did not run clean: {key}")
             return
         graph = ex.lockdep
-        kept = _Kept(ex.steps - steps, graph.pairs_since(counts) if graph is not None else ())
-        old = self._kept.get(key)
+        kept = _Kept(
+            ex.steps - before.steps,
+            graph.pairs_since(before.counts) if graph is not None else (),
+        )
         if old is not None and old != kept:
             raise AssertionError(f"one end state, two post parts: {old} then {kept}")
         if old is None and len(self._kept) < self.LIMIT:
@@ -240,9 +260,10 @@ def _frozen(v: Any) -> Hashable:
 
 def _kind_of(kind: type) -> Callable[[Any], Hashable]:
     """How to name a value of class ``kind`` stably across executions."""
-    if kind in (int, str, type(None)) or issubclass(kind, enum.Enum):
+    if kind in (int, str, type(None)):
         return _same
-    if kind in (bool, float, bytes):
+    if kind in (bool, float, bytes) or issubclass(kind, enum.Enum):
+        # an IntEnum member equals its int, True equals 1: the class tells them apart
         return _tagged
     if kind is tuple:
         return _sequence

@@ -384,7 +384,7 @@ class Execution:
         return program
 
     async def _main(self, program: Program, setup_done: bool) -> None:
-        memo, key, steps, counts = self._memo, None, 0, {}
+        memo, key, before = self._memo, None, None
         with trio.move_on_after(_STALL_SECONDS) as watchdog:
             if program.setup is not None and not setup_done:
                 await self._setup(program, program.setup)
@@ -397,8 +397,7 @@ class Execution:
                         if program.post is not None:
                             self.actor_names.append("post")
                         return
-                    steps = self.steps
-                    counts = dict(self.lockdep.counts) if self.lockdep is not None else {}
+                    before = memo.before(self)
             if not self.aborted and program.post is not None:
                 await self._alone_phase("post", program.post, _POST_CREATOR)
         if watchdog.cancelled_caught:
@@ -415,8 +414,8 @@ class Execution:
                     f"invariant: {exc}",
                     _invariant_text("the end check", exc),
                 )
-        if memo is not None and key is not None:
-            memo.keep(self, key, steps, counts)
+        if memo is not None and key is not None and before is not None:
+            memo.keep(self, key, before)
 
     async def _setup(self, program: Program, setup: ActorFn) -> None:
         """Run the setup alone; the exploration's snapshot may keep what it built."""

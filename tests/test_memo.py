@@ -8,12 +8,23 @@ it gives, finding for finding, edge for edge.
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 import pytest
 
 from lockstep import scenarios
 from lockstep.scenarios import variants
-from lockstep.scheduler import InvariantViolation, Mutex, Program, explore, point
+from lockstep.scheduler import (
+    InvariantViolation,
+    Mutex,
+    Program,
+    explore,
+    fault_injected,
+    fault_point,
+    point,
+)
+from lockstep.scheduler import memo as memo_module
 from lockstep.scheduler import snapshot as snapshot_module
 from lockstep.scheduler.access import shared
 from lockstep.scheduler.locks import LockClass
@@ -208,3 +219,96 @@ def test_the_memo_is_bounded(memos, monkeypatch):
     monkeypatch.setattr(PostMemo, "LIMIT", 0)
     explore(counting(), strategy="dfs")
     assert memos[0].hits == 0 and not memos[0]._kept
+
+
+def trylock_either_way(post_reads_state: bool) -> Program:
+    """One end state after two step counts: t1's trylock succeeds (2 steps) or fails and
+    t1 takes 4 more points; the post part takes 3 steps."""
+    lock = Mutex(LockClass("&l"))
+
+    async def setup():
+        await point()
+
+    async def t1():
+        if await lock.trylock():
+            await lock.unlock()
+        else:
+            for _ in range(4):
+                await point()
+
+    async def t2():
+        async with lock:
+            await point()
+
+    async def post():
+        for _ in range(3):
+            await point()
+
+    return Program(
+        {"t1": t1, "t2": t2},
+        setup=setup,
+        post=post,
+        copy_setup=True,
+        post_reads_state=post_reads_state,
+    )
+
+
+@pytest.mark.parametrize("bound", range(8, 13))
+def test_a_hit_past_the_step_bound_runs_the_post_part(bound, memos, monkeypatch):
+    with_memo = explore(lambda: trylock_either_way(True), step_bound=bound)
+    without = explore(lambda: trylock_either_way(False), step_bound=bound)
+    assert everything(with_memo) == everything(without)
+    monkeypatch.setattr(PostMemo, "check_hits", True)
+    explore(lambda: trylock_either_way(True), step_bound=bound)
+
+
+def reads_or_faults(post_reads_state: bool) -> Program:
+    """t0's fault point fires or is never reached, leaving the same state; the post part
+    tolerates a failure only after an injected fault, as the scenarios' does."""
+    c = Counter()
+
+    async def setup():
+        await point()
+
+    async def t0():
+        if c.seen + c.n == 0 or c.n == 0:
+            await fault_point("kzalloc", 12)
+
+    async def t1():
+        await point()
+        c.seen = 1
+
+    async def t2():
+        await point()
+        c.n = 1
+
+    async def post():
+        await point()
+        if c.n == 1 and not fault_injected():
+            raise InvariantViolation("a post operation failed")
+
+    return Program(
+        {"t0": t0, "t1": t1, "t2": t2},
+        setup=setup,
+        post=post,
+        copy_setup=True,
+        post_reads_state=post_reads_state,
+    )
+
+
+def test_an_injected_fault_is_part_of_the_end_state(memos, monkeypatch):
+    with_memo = explore(lambda: reads_or_faults(True), fail_nth=(0, 1))
+    without = explore(lambda: reads_or_faults(False), fail_nth=(0, 1))
+    assert everything(with_memo) == everything(without)
+    assert [f.kind for f in with_memo.findings] == ["invariant"]
+    monkeypatch.setattr(PostMemo, "check_hits", True)
+    explore(lambda: reads_or_faults(True), fail_nth=(0, 1))
+
+
+class Level(enum.IntEnum):
+    ONE = 1
+
+
+def test_an_int_enum_and_its_int_are_two_states():
+    assert memo_module._value(Level.ONE) != memo_module._value(1)
+    assert memo_module._value(True) != memo_module._value(1)
