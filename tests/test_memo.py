@@ -121,15 +121,28 @@ class Counter:
     note: object = None
 
 
+def copied(actors, post, post_reads_state, check=None) -> Program:
+    """``actors`` then ``post``, after a setup of one point that the exploration copies."""
+
+    async def setup():
+        await point()
+
+    return Program(
+        actors,
+        setup=setup,
+        post=post,
+        check=check,
+        copy_setup=True,
+        post_reads_state=post_reads_state,
+    )
+
+
 def counting(post_reads_state=True, note=None, declared=False, post_fails=False, untracked=None):
     """Three actors each add one under a lock: six orders, one end state (n = 3)."""
 
     def program() -> Program:
         lock = Mutex(LockClass("&counter->lock"))
         c = Counter()
-
-        async def setup():
-            await point()
 
         async def adder():
             async with lock:
@@ -150,14 +163,7 @@ def counting(post_reads_state=True, note=None, declared=False, post_fails=False,
             if post_fails:
                 raise InvariantViolation(f"n = {c.seen}")
 
-        return Program(
-            {"t1": adder, "t2": adder, "t3": adder},
-            setup=setup,
-            post=post,
-            check=check,
-            copy_setup=True,
-            post_reads_state=post_reads_state,
-        )
+        return copied({"t1": adder, "t2": adder, "t3": adder}, post, post_reads_state, check)
 
     return program
 
@@ -226,9 +232,6 @@ def trylock_either_way(post_reads_state: bool) -> Program:
     t1 takes 4 more points; the post part takes 3 steps."""
     lock = Mutex(LockClass("&l"))
 
-    async def setup():
-        await point()
-
     async def t1():
         if await lock.trylock():
             await lock.unlock()
@@ -244,13 +247,7 @@ def trylock_either_way(post_reads_state: bool) -> Program:
         for _ in range(3):
             await point()
 
-    return Program(
-        {"t1": t1, "t2": t2},
-        setup=setup,
-        post=post,
-        copy_setup=True,
-        post_reads_state=post_reads_state,
-    )
+    return copied({"t1": t1, "t2": t2}, post, post_reads_state)
 
 
 @pytest.mark.parametrize("bound", range(8, 13))
@@ -266,9 +263,6 @@ def reads_or_faults(post_reads_state: bool) -> Program:
     """t0's fault point fires or is never reached, leaving the same state; the post part
     tolerates a failure only after an injected fault, as the scenarios' does."""
     c = Counter()
-
-    async def setup():
-        await point()
 
     async def t0():
         if c.seen + c.n == 0 or c.n == 0:
@@ -287,13 +281,7 @@ def reads_or_faults(post_reads_state: bool) -> Program:
         if c.n == 1 and not fault_injected():
             raise InvariantViolation("a post operation failed")
 
-    return Program(
-        {"t0": t0, "t1": t1, "t2": t2},
-        setup=setup,
-        post=post,
-        copy_setup=True,
-        post_reads_state=post_reads_state,
-    )
+    return copied({"t0": t0, "t1": t1, "t2": t2}, post, post_reads_state)
 
 
 def test_an_injected_fault_is_part_of_the_end_state(memos, monkeypatch):
