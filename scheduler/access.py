@@ -235,6 +235,7 @@ class SharedList(list):  # type: ignore[type-arg]
                 "sort",
                 "reverse",
                 "__iadd__",
+                "__imul__",
             ),
         )
     )
@@ -272,7 +273,16 @@ class SharedDict(dict):  # type: ignore[type-arg]
                 "__eq__",
                 "__repr__",
             ),
-            ("__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update", "clear"),
+            (
+                "__setitem__",
+                "__delitem__",
+                "pop",
+                "popitem",
+                "setdefault",
+                "update",
+                "clear",
+                "__ior__",
+            ),
         )
     )
 
@@ -322,6 +332,8 @@ class SharedSet(set):  # type: ignore[type-arg]
                 "__ior__",
                 "__iand__",
                 "__isub__",
+                "__ixor__",
+                "symmetric_difference_update",
             ),
         )
     )

@@ -19,6 +19,7 @@ from lockstep.scheduler import (
     InvariantViolation,
     Mutex,
     Program,
+    access,
     explore,
     fault_injected,
     fault_point,
@@ -26,7 +27,8 @@ from lockstep.scheduler import (
 )
 from lockstep.scheduler import memo as memo_module
 from lockstep.scheduler import snapshot as snapshot_module
-from lockstep.scheduler.access import shared
+from lockstep.scheduler.access import SharedDict, SharedList, SharedSet, shared
+from lockstep.scheduler.events import WRITE
 from lockstep.scheduler.locks import LockClass
 from lockstep.scheduler.memo import PostMemo
 
@@ -300,3 +302,24 @@ class Level(enum.IntEnum):
 def test_an_int_enum_and_its_int_are_two_states():
     assert memo_module._value(Level.ONE) != memo_module._value(1)
     assert memo_module._value(True) != memo_module._value(1)
+
+
+@pytest.mark.parametrize(
+    "make, mutate",
+    [
+        (SharedList, lambda c: c.__imul__(2)),
+        (SharedDict, lambda c: c.__ior__({1: 2})),
+        (SharedSet, lambda c: c.__ixor__({1})),
+        (SharedSet, lambda c: c.symmetric_difference_update({1})),
+    ],
+    ids=["list *=", "dict |=", "set ^=", "set symmetric_difference_update"],
+)
+def test_every_in_place_operator_of_a_container_is_a_write(make, mutate):
+    container = make()
+    sink, written = {}, {}
+    access._sink, access._written = sink, written
+    try:
+        mutate(container)
+    finally:
+        access._sink, access._written = None, None
+    assert sink == {container._key: WRITE} and written == {container._key: container}
