@@ -67,8 +67,20 @@ def record(key: Key, mode: int) -> None:
         sink[key] = sink.get(key, 0) | mode
 
 
+def record_change(key: Key, mode: int, state: object) -> None:
+    """Record an access of ``mode`` to ``key`` that changed ``state`` (a lock's): in the
+    running step's footprint, and for the end-state memo."""
+    sink = _sink
+    if sink is not None:
+        sink[key] = sink.get(key, 0) | mode
+        written = _written
+        if written is not None:
+            written[key] = state
+
+
 def changed(key: Key, state: object) -> None:
-    """``state`` (a lock, say) changed in the actors' phase: the end-state memo looks at it."""
+    """``state`` (a container made in the actors' phase) is new: the end-state memo looks
+    at it."""
     written = _written
     if written is not None:
         written[key] = state

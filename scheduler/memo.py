@@ -240,18 +240,20 @@ def _function(v: Any) -> Hashable:
 
 
 def _method(v: Any) -> Hashable:
-    return (types.MethodType, _value(v.__self__), v.__func__)
+    return (types.MethodType, _value(v.__self__), _value(v.__func__))
 
 
-def _identity(v: Any) -> Hashable:
-    """A tracked object, container or lock as a value: what it is, not what it holds."""
-    d = getattr(v, "__dict__", None)
-    if d is not None and "_oid" in d:
-        return (type(v), d["_oid"])
-    key = getattr(v, "_key", None)
-    if key is None:
-        key = v.key
-    return (type(v), key)
+def _object_identity(v: Any) -> Hashable:
+    """A tracked object as a value: which one it is, not what it holds."""
+    return (type(v), v.__dict__["_oid"])
+
+
+def _container_identity(v: Any) -> Hashable:
+    return (type(v), v._key)
+
+
+def _lock_identity(v: Any) -> Hashable:
+    return (type(v), v.key)
 
 
 def _frozen(v: Any) -> Hashable:
@@ -276,10 +278,12 @@ def _kind_of(kind: type) -> Callable[[Any], Hashable]:
         return _function
     if kind is types.MethodType:
         return _method
-    if kind in (SharedList, SharedDict, SharedSet) or hasattr(kind, "_state"):
-        return _identity
+    if kind in (SharedList, SharedDict, SharedSet):
+        return _container_identity
+    if hasattr(kind, "_state"):
+        return _lock_identity
     if _field_names(kind):
-        return _identity
+        return _object_identity
     if attrs.has(kind) and kind.__setattr__ is _FROZEN_SETATTR:
         return _frozen
     return _opaque

@@ -745,7 +745,7 @@ class Execution:
             raise ExecutionAborted
         actor = self.running
         assert actor is not None
-        key = lock.cls.key(subclass) if subclass else lock.cls.name
+        key = lock.cls.key(subclass)
         site = self.site(actor)
         if lock.sleeping and actor.atomic and not trylock:
             self._sleep_in_atomic(actor, f"lock({key})", key)
@@ -778,9 +778,8 @@ class Execution:
                 self._shown_waiting.discard(actor)
             if lock.freed:
                 self._check_not_freed(lock, "used")
-        access.record(lock.key, ACQUIRE if write else READ_ACQUIRE)
+        access.record_change(lock.key, ACQUIRE if write else READ_ACQUIRE, lock)
         lock._take(actor, write)
-        access.changed(lock.key, lock)
         actor.held.append(HeldLock(lock, key, not write, trylock, site))
         if not lock.sleeping:
             actor.atomic += 1
@@ -812,7 +811,7 @@ class Execution:
             return
         actor = self.running
         assert actor is not None
-        access.record(lock.key, RELEASE if write else READ_RELEASE)
+        access.record_change(lock.key, RELEASE if write else READ_RELEASE, lock)
         if lock.freed:
             self._check_not_freed(lock, "released")
         for i in range(len(actor.held) - 1, -1, -1):
@@ -824,7 +823,6 @@ class Execution:
             return
         del actor.held[i]
         lock._drop(actor, write)
-        access.changed(lock.key, lock)
         if not lock.sleeping:
             actor.atomic -= 1
         if self.trace is not None:
@@ -1167,8 +1165,7 @@ def debug_check_no_locks_freed(*locks: _Lock) -> None:
     where = model_where(2)
     for lock in locks:
         holders = lock._holders()
-        access.record(lock.key, FREE_HELD if (actor, True) in holders else FREE)
+        access.record_change(lock.key, FREE_HELD if (actor, True) in holders else FREE, lock)
         if holders:
             ex.add(freed_report(ex, actor, lock, holders, where))
         lock.freed = True
-        access.changed(lock.key, lock)
