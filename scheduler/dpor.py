@@ -335,6 +335,11 @@ class _DporRun:
         in program order that is not asleep (and within the preemption bound)."""
         dpor = self.dpor
         bound = dpor.preemption_bound
+        if bound is None and running is not None and running.index not in node.sleep:
+            # the common case, without the general loop below
+            for actor in runnable:
+                if actor is running:
+                    return _Branch(actor.index, None)
         first = [running] if running is not None and running in runnable else []
         for actor in itertools.chain(first, (a for a in runnable if a is not running)):
             if actor.index in node.sleep:

@@ -374,3 +374,29 @@ def test_an_actor_that_never_reaches_a_scheduling_point_is_a_step_bound_finding(
     assert result.findings[0].title.startswith(
         "step bound exceeded: spinner ran more than 1.5 s without a scheduling point, at spinner"
     )
+
+
+def test_executions_run_with_fewer_collections_and_the_settings_come_back():
+    """While executions run, the collector's young threshold is raised and what existed
+    before is frozen; afterwards the process has its own settings back, also when the
+    program fails and when the process had frozen objects itself."""
+    import gc
+
+    seen = []
+
+    async def actor():
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        raise RuntimeError("model bug")
+
+    before = gc.get_threshold()
+    result = explore(lambda: Program({"a": actor}))
+    assert [f.kind for f in result.findings] == ["exception"]
+    assert seen and all(threshold >= 10_000 and frozen for threshold, frozen in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        explore(lambda: Program({"a": actor}))
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
