@@ -6,7 +6,9 @@ checked out into a temporary worktree) and with this tree, and the bare trio pin
 bench/points.py in the same processes. A round's ratio is this tree's executions/s over the
 other's; the table gives the median over the rounds and their spread (min-max), raw and
 normalised by each process's bare trio points/s. Alternating the two trees within each
-round keeps the noise of a shared machine out of the ratio as far as it can be.
+round keeps the noise of a shared machine out of the ratio as far as it can be. A second
+table gives what a user waits for: the time each tree takes to exhaust the scenario (its
+executions per exploration over its executions/s), and its ratio per round.
 
 The default revision is the one issue 10 ("Exhaustive means exhaustive") was measured on.
 Also printed: this tree with and without the setup snapshot, and with and without the
@@ -56,7 +58,7 @@ import points
 out = {{"bare": 20_000 / points.bare_pingpong(20_000)}}
 for name in {names!r}:
     program = scenarios.get(name).program
-    explore(program, scenario=name)
+    out[name + " executions"] = explore(program, scenario=name).executions
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < {seconds!r}:
         count += explore(program, scenario=name).executions
@@ -266,6 +268,23 @@ def main() -> None:
         print(
             f"{name:<20} {then:8,.0f} {now:8,.0f} {statistics.median(ratios):5.2f}x "
             f"{min(ratios):5.2f}-{max(ratios):.2f}x {statistics.median(bare):8.2f}x"
+        )
+    print()
+    print(f"time to exhaust (dfs, no faults), this tree against {args.against}")
+    print(
+        f"{'scenario':<20} {'executions':>21} {'then s':>7} {'now s':>7} {'ratio':>6} "
+        f"{'spread':>12}"
+    )
+    for name in SCENARIOS:
+        runs = f"{name} executions"
+        then_runs, now_runs = rounds[0][0][runs], rounds[0][1][runs]
+        then = [old[runs] / old[name] for old, _ in rounds]
+        now = [new[runs] / new[name] for _, new in rounds]
+        ratios = [t / n for t, n in zip(then, now, strict=True)]
+        print(
+            f"{name:<20} {then_runs:>10,} {now_runs:>10,} {statistics.median(then):7.2f} "
+            f"{statistics.median(now):7.2f} {statistics.median(ratios):5.2f}x "
+            f"{min(ratios):5.2f}-{max(ratios):.2f}x"
         )
     print()
     in_process_ratios(args.seconds, args.rounds)

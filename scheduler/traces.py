@@ -19,13 +19,14 @@ Only for small programs: the enumeration is as slow as naive search.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Generator, Mapping
 from typing import TYPE_CHECKING
 
 from attrs import frozen
 
 from lockstep.scheduler import events as ev
-from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program
+from lockstep.scheduler.runtime import DEFAULT_STEP_BOUND, ActorFn, Execution, Program, run_all
 from lockstep.scheduler.strategies import DepthFirst
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ def _effects(modes: int) -> dict[str, set[str]]:
     return touched
 
 
+@functools.cache
 def conflict(m: int, n: int) -> bool:
     """Whether accesses ``m`` and ``n`` of one key by different actors conflict."""
     a, b = _effects(m), _effects(n)
@@ -152,14 +154,17 @@ def count_traces(
     strategy = DepthFirst()
     seen: set[tuple[object, ...]] = set()
     runs = 0
-    while True:
-        inner = strategy.next_chooser()
-        if inner is None:
-            break
-        runs += 1
-        if runs > limit:
-            raise RuntimeError(f"more than {limit} interleavings: too big to count")
-        recorder = _Recorder(inner)
-        Execution(program, recorder, lockdep=None, step_bound=step_bound).run()
-        seen.add(canonical(recorder.recorded(), recorder.waiting))
+
+    def every_interleaving() -> Generator[Execution, None, None]:
+        nonlocal runs
+        while (inner := strategy.next_chooser()) is not None:
+            runs += 1
+            if runs > limit:
+                raise RuntimeError(f"more than {limit} interleavings: too big to count")
+            recorder = _Recorder(inner)
+            yield Execution(program, recorder, lockdep=None, step_bound=step_bound)
+            seen.add(canonical(recorder.recorded(), recorder.waiting))
+
+    # one trio run hosts them all, as an exploration's
+    run_all(every_interleaving())
     return TraceCount(runs, len(seen))
