@@ -272,8 +272,8 @@ def main() -> None:
     print()
     print(f"time to exhaust (dfs, no faults), this tree against {args.against}")
     print(
-        f"{'scenario':<20} {'executions':>21} {'then s':>7} {'now s':>7} {'ratio':>6} "
-        f"{'spread':>12}"
+        f"{'scenario':<20} {'executions then':>15} {'now':>6} {'then s':>7} {'now s':>7} "
+        f"{'ratio':>6} {'spread':>12}"
     )
     for name in SCENARIOS:
         runs = f"{name} executions"
@@ -282,7 +282,7 @@ def main() -> None:
         now = [new[runs] / new[name] for _, new in rounds]
         ratios = [t / n for t, n in zip(then, now, strict=True)]
         print(
-            f"{name:<20} {then_runs:>10,} {now_runs:>10,} {statistics.median(then):7.2f} "
+            f"{name:<20} {then_runs:>15,} {now_runs:>6,} {statistics.median(then):7.2f} "
             f"{statistics.median(now):7.2f} {statistics.median(ratios):5.2f}x "
             f"{min(ratios):5.2f}-{max(ratios):.2f}x"
         )
