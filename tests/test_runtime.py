@@ -395,8 +395,7 @@ def test_executions_run_with_fewer_collections_and_the_settings_come_back():
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
     gc.freeze()
     try:
-        frozen = gc.get_freeze_count()
         explore(lambda: Program({"a": actor}))
-        assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() > 0, "the process's own freeze was undone"
     finally:
         gc.unfreeze()
