@@ -343,7 +343,9 @@ class Execution:
         """This execution is the running one (`current`) while the block runs."""
         global _current
         if _current is not None:
-            raise RuntimeError("an execution is already running in this thread")
+            raise RuntimeError(
+                "an execution is already running in this process (one at a time, in any thread)"
+            )
         _current = self
         access._oid_source = self.new_oid
         self._tick = (self.steps, time.monotonic())

@@ -399,3 +399,35 @@ def test_executions_run_with_fewer_collections_and_the_settings_come_back():
         assert gc.get_freeze_count() > 0, "the process's own freeze was undone"
     finally:
         gc.unfreeze()
+
+
+def test_a_second_thread_cannot_start_an_execution_while_one_runs():
+    """One execution at a time in a process: another thread's explore fails at once with a
+    clear error, the first finishes undisturbed, and the collector's settings come back."""
+    import gc
+    import threading
+
+    before = gc.get_threshold()
+
+    inside, leave = threading.Event(), threading.Event()
+    errors = []
+
+    async def actor():
+        inside.set()
+        leave.wait(timeout=10)
+        await point()
+
+    first = threading.Thread(target=explore, args=(lambda: Program({"a": actor}),))
+    first.start()
+    assert inside.wait(timeout=10)
+    try:
+        explore(lambda: Program({"b": actor}))
+    except RuntimeError as exc:
+        errors.append(str(exc))
+    finally:
+        leave.set()
+        first.join(timeout=30)
+    assert errors == [
+        "an execution is already running in this process (one at a time, in any thread)"
+    ]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
