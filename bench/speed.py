@@ -173,7 +173,7 @@ def in_process_ratios(seconds: float, rounds: int) -> None:
             )
 
 
-def time_to_exhaust(rounds: int) -> None:
+def memo_over_fault_explorations(rounds: int) -> None:
     """This tree, in this process: the wall time of each scenario's whole ``--faults`` dfs
     exploration with the end-state memo and without, in turn, ``rounds`` times."""
 
@@ -236,7 +236,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.exhaust:
-        time_to_exhaust(args.rounds)
+        memo_over_fault_explorations(args.rounds)
         return
     if args.instructions and not shutil.which("valgrind"):
         raise SystemExit("--instructions needs valgrind (Debian package valgrind)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import pytest
 import trio
 
@@ -380,8 +383,6 @@ def test_executions_run_with_fewer_collections_and_the_settings_come_back():
     """While executions run, the collector's young threshold is raised and what existed
     before is frozen; afterwards the process has its own settings back, also when the
     program fails and when the process had frozen objects itself."""
-    import gc
-
     seen = []
 
     async def actor():
@@ -404,9 +405,6 @@ def test_executions_run_with_fewer_collections_and_the_settings_come_back():
 def test_a_second_thread_cannot_start_an_execution_while_one_runs():
     """One execution at a time in a process: another thread's explore fails at once with a
     clear error, the first finishes undisturbed, and the collector's settings come back."""
-    import gc
-    import threading
-
     before = gc.get_threshold()
 
     inside, leave = threading.Event(), threading.Event()
