@@ -8,7 +8,11 @@ other's; the table gives the median over the rounds and their spread (min-max), 
 normalised by each process's bare trio points/s. Alternating the two trees within each
 round keeps the noise of a shared machine out of the ratio as far as it can be. A second
 table gives what a user waits for: the time each tree takes to exhaust the scenario (its
-executions per exploration over its executions/s), and its ratio per round.
+executions per exploration over its executions/s), and its ratio per round. A third gives
+the explorer's share of an execution: this tree's dfs executions replayed from their
+recorded schedules, with none of DPOR's work (no race analysis, no access records), over
+the other tree's dfs and over this tree's. What that replay does not reach, no change to
+the explorer can.
 
 The default revision is the one issue 10 ("Exhaustive means exhaustive") was measured on.
 Also printed: this tree with and without the setup snapshot, and with and without the
@@ -63,7 +67,58 @@ for name in {names!r}:
     while time.perf_counter() - start < {seconds!r}:
         count += explore(program, scenario=name).executions
     out[name] = count / (time.perf_counter() - start)
+{ceiling}
 print(json.dumps(out))
+"""
+
+#: this tree only: the same executions as dfs, replayed with nothing of DPOR's work (no race
+#: analysis, no access records), so that the explorer's own share of an execution shows
+CEILING = """
+from lockstep.scheduler.strategies import Replay, make_strategy
+
+
+class Recorded:
+    \"\"\"dfs, keeping each execution's choices.\"\"\"
+
+    name = "dfs"
+
+    def __init__(self):
+        self.dfs, self.schedules = make_strategy("dfs", 0), []
+
+    @property
+    def exhausted(self):
+        return self.dfs.exhausted
+
+    def next_chooser(self):
+        chooser = self.dfs.next_chooser()
+        if chooser is not None:
+            end = chooser.end
+            chooser.end = lambda ex: (self.schedules.append(tuple(ex.choices)), end(ex))
+        return chooser
+
+
+class Replayed:
+    name, exhausted = "replay", True
+
+    def __init__(self, schedules):
+        self.schedules = iter(schedules)
+
+    def next_chooser(self):
+        choices = next(self.schedules, None)
+        return None if choices is None else Replay(choices)
+
+
+for name in {names!r}:
+    program = scenarios.get(name).program
+    recorded = Recorded()
+    found = explore(program, scenario=name, strategy=recorded).findings
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < {seconds!r}:
+        replayed = explore(program, scenario=name, strategy=Replayed(recorded.schedules))
+        assert replayed.executions == len(recorded.schedules), "a replay stopped early"
+        assert replayed.findings == found, "a replay found something else"
+        count += replayed.executions
+    out[name + " replayed"] = count / (time.perf_counter() - start)
 """
 
 
@@ -121,8 +176,13 @@ def run_in(tree: str, code: str, wrapper: tuple[str, ...] = ()) -> subprocess.Co
     return done
 
 
-def measure(tree: str, seconds: float) -> dict[str, float]:
-    code = MEASURE.format(bench=HERE, names=SCENARIOS, seconds=seconds, imports="{imports}")
+def measure(tree: str, seconds: float, ceiling: bool = False) -> dict[str, float]:
+    """Executions/s of each scenario's dfs in ``tree``, and bare trio points/s; with
+    ``ceiling``, also of the same executions replayed without DPOR's work."""
+    extra = CEILING.format(names=SCENARIOS, seconds=seconds) if ceiling else ""
+    code = MEASURE.format(
+        bench=HERE, names=SCENARIOS, seconds=seconds, imports="{imports}", ceiling=extra
+    )
     return json.loads(run_in(tree, code).stdout.strip().splitlines()[-1])
 
 
@@ -252,7 +312,7 @@ def main() -> None:
                 return
             rounds = []
             for n in range(args.rounds):
-                old, new = measure(other, args.seconds), measure(ROOT, args.seconds)
+                old, new = measure(other, args.seconds), measure(ROOT, args.seconds, True)
                 rounds.append((old, new))
                 print(f"round {n + 1}: {args.against} {old}  this tree {new}", flush=True)
         finally:
@@ -268,6 +328,20 @@ def main() -> None:
         print(
             f"{name:<20} {then:8,.0f} {now:8,.0f} {statistics.median(ratios):5.2f}x "
             f"{min(ratios):5.2f}-{max(ratios):.2f}x {statistics.median(bare):8.2f}x"
+        )
+    print()
+    print(
+        "the explorer's share: this tree's dfs executions replayed without DPOR's work "
+        f"(the same schedules), against {args.against}'s dfs and this tree's"
+    )
+    print(f"{'scenario':<20} {'replayed':>8} {'/ then':>7} {'spread':>12} {'/ now':>6}")
+    for name in SCENARIOS:
+        replayed = [new[name + " replayed"] for _, new in rounds]
+        then = [r / old[name] for r, (old, _) in zip(replayed, rounds, strict=True)]
+        now = [r / new[name] for r, (_, new) in zip(replayed, rounds, strict=True)]
+        print(
+            f"{name:<20} {statistics.median(replayed):8,.0f} {statistics.median(then):6.2f}x "
+            f"{min(then):5.2f}-{max(then):.2f}x {statistics.median(now):5.2f}x"
         )
     print()
     print(f"time to exhaust (dfs, no faults), this tree against {args.against}")
