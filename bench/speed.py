@@ -200,6 +200,11 @@ def instructions(tree: str, name: str, executions: int, still_open: bool = False
     return (counts[1] - counts[0]) / ran
 
 
+def spread(ratios: list[float]) -> str:
+    """A table's ratio cells: the median, then the spread (min-max)."""
+    return f"{statistics.median(ratios):5.2f}x {min(ratios):5.2f}-{max(ratios):.2f}x"
+
+
 def without_memo(program: Callable[[], Any]) -> Callable[[], Any]:
     """``program`` with its end-state memo off: each post part runs."""
     import attrs
@@ -255,8 +260,7 @@ def memo_over_fault_explorations(rounds: int) -> None:
         ratios = [off / memo for memo, off in zip(times["memo"], times["off"], strict=True)]
         print(
             f"{name:<20} {done.executions:>10,} {statistics.median(times['memo']):7.1f} "
-            f"{statistics.median(times['off']):7.1f} {statistics.median(ratios):5.2f}x "
-            f"{min(ratios):5.2f}-{max(ratios):.2f}x",
+            f"{statistics.median(times['off']):7.1f} {spread(ratios)}",
             flush=True,
         )
 
@@ -274,6 +278,50 @@ def count_instructions(other: str, against: str, executions: int) -> None:
             f"{name:<20} {then:12,.0f} {now:12,.0f} {then / now:5.2f}x "
             f"{still_open:14,.0f} {then / still_open:5.2f}x",
             flush=True,
+        )
+
+
+def compare_trees(rounds: list[tuple[dict[str, float], dict[str, float]]], against: str) -> None:
+    """The tables of the rounds: executions/s, the explorer's share, time to exhaust."""
+    print(f"executions/s of dfs, this tree against {against}, {len(rounds)} rounds")
+    print(f"{'scenario':<20} {'then':>8} {'now':>8} {'ratio':>6} {'spread':>12} {'per bare':>9}")
+    for name in SCENARIOS:
+        then = statistics.median(old[name] for old, _ in rounds)
+        now = statistics.median(new[name] for _, new in rounds)
+        ratios = [new[name] / old[name] for old, new in rounds]
+        bare = [(new[name] / new["bare"]) / (old[name] / old["bare"]) for old, new in rounds]
+        print(
+            f"{name:<20} {then:8,.0f} {now:8,.0f} {spread(ratios)} {statistics.median(bare):8.2f}x"
+        )
+    print()
+    print(
+        "the explorer's share: this tree's dfs executions replayed without DPOR's work "
+        f"(the same schedules), against {against}'s dfs and this tree's"
+    )
+    print(f"{'scenario':<20} {'replayed':>8} {'/ then':>6} {'spread':>12} {'/ now':>6}")
+    for name in SCENARIOS:
+        replayed = [new[name + " replayed"] for _, new in rounds]
+        then = [r / old[name] for r, (old, _) in zip(replayed, rounds, strict=True)]
+        now = [r / new[name] for r, (_, new) in zip(replayed, rounds, strict=True)]
+        print(
+            f"{name:<20} {statistics.median(replayed):8,.0f} {spread(then)} "
+            f"{statistics.median(now):5.2f}x"
+        )
+    print()
+    print(f"time to exhaust (dfs, no faults), this tree against {against}")
+    print(
+        f"{'scenario':<20} {'executions then':>15} {'now':>6} {'then s':>7} {'now s':>7} "
+        f"{'ratio':>6} {'spread':>12}"
+    )
+    for name in SCENARIOS:
+        runs = f"{name} executions"
+        then_runs, now_runs = rounds[0][0][runs], rounds[0][1][runs]
+        then = [old[runs] / old[name] for old, _ in rounds]
+        now = [new[runs] / new[name] for _, new in rounds]
+        ratios = [t / n for t, n in zip(then, now, strict=True)]
+        print(
+            f"{name:<20} {then_runs:>15,} {now_runs:>6,} {statistics.median(then):7.2f} "
+            f"{statistics.median(now):7.2f} {spread(ratios)}"
         )
 
 
@@ -318,48 +366,7 @@ def main() -> None:
         finally:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", other])
     print()
-    print(f"executions/s of dfs, this tree against {args.against}, {args.rounds} rounds")
-    print(f"{'scenario':<20} {'then':>8} {'now':>8} {'ratio':>6} {'spread':>12} {'per bare':>9}")
-    for name in SCENARIOS:
-        then = statistics.median(old[name] for old, _ in rounds)
-        now = statistics.median(new[name] for _, new in rounds)
-        ratios = [new[name] / old[name] for old, new in rounds]
-        bare = [(new[name] / new["bare"]) / (old[name] / old["bare"]) for old, new in rounds]
-        print(
-            f"{name:<20} {then:8,.0f} {now:8,.0f} {statistics.median(ratios):5.2f}x "
-            f"{min(ratios):5.2f}-{max(ratios):.2f}x {statistics.median(bare):8.2f}x"
-        )
-    print()
-    print(
-        "the explorer's share: this tree's dfs executions replayed without DPOR's work "
-        f"(the same schedules), against {args.against}'s dfs and this tree's"
-    )
-    print(f"{'scenario':<20} {'replayed':>8} {'/ then':>7} {'spread':>12} {'/ now':>6}")
-    for name in SCENARIOS:
-        replayed = [new[name + " replayed"] for _, new in rounds]
-        then = [r / old[name] for r, (old, _) in zip(replayed, rounds, strict=True)]
-        now = [r / new[name] for r, (_, new) in zip(replayed, rounds, strict=True)]
-        print(
-            f"{name:<20} {statistics.median(replayed):8,.0f} {statistics.median(then):6.2f}x "
-            f"{min(then):5.2f}-{max(then):.2f}x {statistics.median(now):5.2f}x"
-        )
-    print()
-    print(f"time to exhaust (dfs, no faults), this tree against {args.against}")
-    print(
-        f"{'scenario':<20} {'executions then':>15} {'now':>6} {'then s':>7} {'now s':>7} "
-        f"{'ratio':>6} {'spread':>12}"
-    )
-    for name in SCENARIOS:
-        runs = f"{name} executions"
-        then_runs, now_runs = rounds[0][0][runs], rounds[0][1][runs]
-        then = [old[runs] / old[name] for old, _ in rounds]
-        now = [new[runs] / new[name] for _, new in rounds]
-        ratios = [t / n for t, n in zip(then, now, strict=True)]
-        print(
-            f"{name:<20} {then_runs:>15,} {now_runs:>6,} {statistics.median(then):7.2f} "
-            f"{statistics.median(now):7.2f} {statistics.median(ratios):5.2f}x "
-            f"{min(ratios):5.2f}-{max(ratios):.2f}x"
-        )
+    compare_trees(rounds, args.against)
     print()
     in_process_ratios(args.seconds, args.rounds)
 
